@@ -88,3 +88,8 @@ export class TouchTimeoutError extends AgentError {
 export class ConfigError extends AgentError {
   override readonly code = 'E_CONFIG';
 }
+
+/** Another agent already answers on the socket we were asked to listen on. */
+export class AlreadyRunningError extends AgentError {
+  override readonly code = 'E_ALREADY_RUNNING';
+}
