@@ -120,6 +120,7 @@ export function createRootLogger(d: LogDirectives, isTty: boolean, destination?:
         destination: destination ?? 2,
         colorize: destination === undefined && process.stderr.isTTY === true,
         translateTime: 'SYS:HH:MM:ss.l',
+        singleLine: true,
         ignore: 'pid,hostname,target,conn',
         messageFormat: '{if target}[{target}]{end}{if conn} conn={conn}{end} {msg}',
       })

@@ -1,0 +1,25 @@
+import { getLogger } from '../log.js';
+import { EXIT } from './exit-codes.js';
+import { run } from './program.js';
+
+/** Writes and waits for the write, so nothing is lost when the process exits right after. */
+function writer(stream: NodeJS.WriteStream): (text: string) => Promise<void> {
+  return (text) => new Promise((resolve) => stream.write(text, () => resolve()));
+}
+
+function fatal(kind: string, err: unknown): never {
+  getLogger('cli').fatal({ err }, kind);
+  process.stderr.write(`openpgp-card-agent: internal error (${kind}): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(EXIT.INTERNAL);
+}
+
+process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
+
+const code = await run(process.argv.slice(2), {
+  env: process.env,
+  isTty: process.stderr.isTTY === true,
+  stdout: writer(process.stdout),
+  stderr: writer(process.stderr),
+});
+process.exit(code);

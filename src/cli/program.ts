@@ -1,0 +1,121 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../errors.js';
+import { configureLogging, getLogger } from '../log.js';
+import { parseHostAddress, parseSocketPath, type ListenAddress } from '../server/listen-address.js';
+import { takeSystemdSocket } from '../server/systemd.js';
+import { runDaemon } from './commands/daemon.js';
+import { killAgent } from './commands/kill.js';
+import { startBackground } from './commands/start-background.js';
+import { defaultListenAddress } from './default-socket.js';
+import { EXIT, errorMessage, exitCodeFor } from './exit-codes.js';
+import { shellFromEnv, type ShellSyntax } from './shell-output.js';
+import { packageVersion } from './version.js';
+
+/** The process's surroundings, passed in so tests can run the CLI in-process. */
+export interface CliIo {
+  readonly env: NodeJS.ProcessEnv;
+  readonly isTty: boolean;
+  readonly stdout: (text: string) => Promise<void>;
+  readonly stderr: (text: string) => Promise<void>;
+}
+
+/** Options as commander parses them (short-only ssh-agent flags keep their letter as name). */
+export interface CliOptions {
+  readonly host?: string;
+  readonly a?: string;
+  readonly s?: boolean;
+  readonly c?: boolean;
+  readonly k?: boolean;
+  readonly D?: boolean;
+}
+
+const EXAMPLES = `
+Examples:
+  openpgp-card-agent
+      Run in the foreground on the default socket
+      ($XDG_RUNTIME_DIR/openpgp-card-agent/agent.sock).
+  eval "$(openpgp-card-agent -s)"
+      Start in the background and set SSH_AUTH_SOCK and SSH_AGENT_PID, like ssh-agent.
+  eval "$(openpgp-card-agent -k)"
+      Stop the agent named by SSH_AGENT_PID.
+  openpgp-card-agent -H unix://$XDG_RUNTIME_DIR/card-agent.sock
+  openpgp-card-agent -a ~/.ssh/card-agent.sock
+      Listen on a chosen socket (its directory must be private: mode 0700).
+  DEBUG=warn,agent=debug,card=trace openpgp-card-agent
+      Choose log levels per component (RUST_LOG is read when DEBUG is unset).
+
+Log levels: off, error, warn, info (default), debug, trace.
+Log targets: server, protocol, agent, card, pcsc, pins, notify, simulator, cli.
+Under systemd socket activation (LISTEN_FDS) the agent listens on the passed socket.
+`;
+
+export function buildProgram(): Command {
+  return new Command()
+    .name('openpgp-card-agent')
+    .description('An ssh-agent whose keys live on OpenPGP smartcards.')
+    .version(packageVersion(), '--version', 'print the version and exit')
+    .helpOption('-h, --help', 'show this help')
+    .addOption(new Option('-H, --host <address>', 'listen on unix://PATH or \\\\.\\pipe\\NAME').conflicts('a'))
+    .addOption(new Option('-a <path>', 'bind the agent to the unix socket PATH (as ssh-agent -a)'))
+    .addOption(new Option('-s', 'start in the background and print Bourne shell commands setting SSH_AUTH_SOCK').conflicts('c'))
+    .addOption(new Option('-c', 'start in the background and print csh commands setting SSH_AUTH_SOCK'))
+    .addOption(new Option('-k', 'kill the agent named by SSH_AGENT_PID').conflicts(['D', 'a', 'host']))
+    .addOption(new Option('-D', 'stay in the foreground (the default)'))
+    .addHelpText('after', EXAMPLES)
+    .allowExcessArguments(false)
+    .exitOverride();
+}
+
+/** Where the daemon listens: a systemd-passed socket first, then -H, then -a, then the default. */
+export function resolveAddress(opts: CliOptions, env: NodeJS.ProcessEnv): ListenAddress {
+  const fd = takeSystemdSocket(env);
+  if (fd !== undefined) {
+    if (opts.host !== undefined || opts.a !== undefined) {
+      getLogger('cli').warn('systemd passed a socket; ignoring -H/-a');
+    }
+    return { kind: 'fd', fd };
+  }
+  if (opts.host !== undefined) return parseHostAddress(opts.host);
+  if (opts.a !== undefined) return parseSocketPath(opts.a);
+  return defaultListenAddress(env);
+}
+
+function shellOf(opts: CliOptions, env: NodeJS.ProcessEnv): ShellSyntax {
+  if (opts.c === true) return 'csh';
+  if (opts.s === true) return 'sh';
+  return shellFromEnv(env);
+}
+
+/** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram();
+  let out = '';
+  let err = '';
+  program.configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
+  let opts: CliOptions;
+  try {
+    program.parse([...argv], { from: 'user' });
+    opts = program.opts<CliOptions>();
+  } catch (e) {
+    if (out !== '') await io.stdout(out);
+    if (err !== '') await io.stderr(err);
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    throw e;
+  }
+
+  try {
+    configureLogging(io.env, io.isTty);
+    if (opts.k === true) return await killAgent({ env: io.env, shell: shellOf(opts, io.env), stdout: io.stdout });
+    const address = resolveAddress(opts, io.env);
+    const background = (opts.s === true || opts.c === true) && opts.D !== true;
+    if (background) {
+      if (address.kind === 'fd') throw new ConfigError('-s/-c cannot be used under systemd socket activation');
+      return await startBackground({ address, shell: shellOf(opts, io.env), env: io.env, stdout: io.stdout, stderr: io.stderr });
+    }
+    const printEnv = opts.s === true || opts.c === true ? shellOf(opts, io.env) : undefined;
+    return await runDaemon({ address, env: io.env, stdout: io.stdout, ...(printEnv === undefined ? {} : { printEnv }) });
+  } catch (e) {
+    await io.stderr(`${errorMessage(e)}\n`);
+    return exitCodeFor(e);
+  }
+}
