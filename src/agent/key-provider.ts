@@ -1,0 +1,48 @@
+import type { Constraint } from '../protocol/messages.js';
+import type { Secret } from '../secret.js';
+import type { ConnectionContext } from '../server/frame-handler.js';
+
+export type { Constraint };
+
+/** One key the agent offers: its SSH public-key blob and a comment (e.g. "cardno:000F_12345678"). */
+export interface Identity {
+  keyBlob: Uint8Array;
+  comment: string;
+}
+
+/** A session-bind@openssh.com binding recorded on a connection (OpenSSH PROTOCOL.agent §1). */
+export interface SessionBinding {
+  hostKey: Uint8Array;
+  /** "SHA256:…" of hostKey. */
+  hostKeyFingerprint: string;
+  /** false: the connection is used for user authentication on that host; true: forwarded to it. */
+  forwarding: boolean;
+  /** The SSH session identifier (exchange hash H of the first key exchange). */
+  sessionId: Uint8Array;
+}
+
+/** What a key provider learns about the request it serves. */
+export interface RequestContext {
+  conn: ConnectionContext;
+  /** Bindings recorded on this connection, oldest first. */
+  sessions: readonly SessionBinding[];
+}
+
+/**
+ * The agent's key source (the card registry). The agent does policy (lock state, sessions,
+ * message mapping); the provider owns the keys. Errors are AgentErrors; the agent turns them
+ * into SSH_AGENT_FAILURE plus a log line.
+ */
+export interface KeyProvider {
+  listIdentities(ctx: RequestContext): Promise<Identity[]>;
+  /**
+   * Signs `data` with the key whose public blob is `keyBlob`. `flags` are SignFlags
+   * (SSH_AGENT_RSA_SHA2_256/512). Returns an SSH signature blob, or null when the key is not
+   * one of ours.
+   */
+  sign(keyBlob: Uint8Array, data: Uint8Array, flags: number, ctx: RequestContext): Promise<Uint8Array | null>;
+  /** ssh-add -s READER: make the card in `readerId` usable with `pin`. */
+  addSmartcardKey(readerId: string, pin: Secret, constraints: readonly Constraint[], ctx: RequestContext): Promise<void>;
+  /** ssh-add -e READER: forget the card in `readerId` (and its PIN). */
+  removeSmartcardKey(readerId: string, pin: Secret, ctx: RequestContext): Promise<void>;
+}
