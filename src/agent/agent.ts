@@ -9,6 +9,7 @@ import { encodeResponse } from '../protocol/response.js';
 import type { ConnectionContext, FrameHandler } from '../server/frame-handler.js';
 import type { KeyProvider, RequestContext, SessionBinding } from './key-provider.js';
 import { LockHash, unlockFailureDelay } from './lock.js';
+import { bindSession } from './session-bind.js';
 
 export interface AgentOptions {
   /** The key source; without one the agent lists no identities and fails card requests. */
@@ -18,7 +19,7 @@ export interface AgentOptions {
   unlockDelayMs?: number;
 }
 
-/** Extensions answered by `query`, in OpenSSH's order (ssh-agent.c process_ext_query). */
+/** Extensions listed in the answer to `query` (draft-miller-ssh-agent §3.8.1). */
 export const SUPPORTED_EXTENSIONS = [ExtensionName.QUERY, ExtensionName.SESSION_BIND] as const;
 
 type Handler<K extends RequestType> = (req: Extract<Request, { type: K }>, ctx: RequestContext) => Promise<Response>;
@@ -197,12 +198,17 @@ export class Agent implements FrameHandler {
     const ext = req.extension;
     switch (ext.kind) {
       case 'query':
-        // OpenSSH answers SUCCESS (not EXTENSION_RESPONSE) followed by the list.
+        // SUCCESS (not EXTENSION_RESPONSE) followed by the list, as OpenSSH-derived agents do.
         return { type: 'success', contents: encodeQueryReply(SUPPORTED_EXTENSIONS) };
       case 'session-bind': {
-        // Verification of the host key signature lands with src/ssh; until then refuse.
-        this.log.info({ conn: ctx.conn.id }, 'session-bind not supported yet');
-        return FAILURE;
+        const bindings = bindSession(this.sessions.get(ctx.conn) ?? [], ext);
+        this.sessions.set(ctx.conn, bindings);
+        const last = bindings[bindings.length - 1];
+        this.log.debug(
+          { conn: ctx.conn.id, hostKey: last?.hostKeyFingerprint, forwarding: last?.forwarding, bindings: bindings.length },
+          'session bound',
+        );
+        return SUCCESS;
       }
       case 'other':
         // OpenSSH answers an unknown extension with plain SSH_AGENT_FAILURE.

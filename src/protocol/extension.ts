@@ -45,21 +45,24 @@ export function writeExtension(w: Writer, ext: Extension): void {
 }
 
 /**
- * The contents OpenSSH's ssh-agent puts after SSH_AGENT_SUCCESS in answer to `query`
- * (ssh-agent.c process_ext_query): string "query", then each supported extension name.
+ * The contents after SSH_AGENT_SUCCESS in answer to `query` (draft-miller-ssh-agent §3.8.1:
+ * "string[] extension type"): uint32 count, then each name, as the OpenSSH-derived agents that
+ * implement it do (e.g. pivy-agent's process_ext_query). Upstream OpenSSH 9.2's ssh-agent does
+ * not implement `query` and answers SSH_AGENT_FAILURE.
  */
 export function encodeQueryReply(names: readonly string[]): Uint8Array {
   const w = new Writer();
-  w.string(ExtensionName.QUERY);
+  w.u32(names.length);
   for (const n of names) w.string(n);
   return w.toBytes();
 }
 
 export function decodeQueryReply(contents: Uint8Array): string[] {
   const r = new Reader(contents);
-  const first = r.string();
-  if (first !== ExtensionName.QUERY) throw new WireFormatError(`query reply starts with "${first}"`, 0);
+  const n = r.u32();
+  if (n > r.remaining / 4) throw new WireFormatError(`query reply claims ${n} names in ${r.remaining} bytes`, 0);
   const names: string[] = [];
-  while (r.remaining > 0) names.push(r.string());
+  for (let i = 0; i < n; i++) names.push(r.string());
+  r.end('query reply');
   return names;
 }
