@@ -57,6 +57,7 @@ export class Agent implements FrameHandler {
       'add-smartcard-key': (req, ctx) => this.addSmartcardKey(req.readerId, req.pin, [], ctx),
       'add-smartcard-key-constrained': (req, ctx) => this.addSmartcardKey(req.readerId, req.pin, req.constraints, ctx),
       'remove-smartcard-key': (req, ctx) => this.removeSmartcardKey(req, ctx),
+      'remove-all-identities': (_req, ctx) => this.removeAllIdentities(ctx),
       lock: (req) => this.lockAgent(req),
       unlock: (req) => this.unlockAgent(req),
       extension: (req, ctx) => this.extension(req, ctx),
@@ -101,8 +102,8 @@ export class Agent implements FrameHandler {
     }
     const handler = this.handlers[req.type] as Handler<typeof req.type> | undefined;
     if (handler === undefined) {
-      if (req.type === 'remove-identity' || req.type === 'remove-all-identities') {
-        this.log.info({ conn: conn.id, req: req.type }, 'card keys are removed with ssh-add -e READER, not -d/-D');
+      if (req.type === 'remove-identity') {
+        this.log.info({ conn: conn.id, req: req.type }, 'card keys are removed with ssh-add -e READER, not ssh-add -d');
       } else if (req.type === 'unknown') {
         this.log.debug({ conn: conn.id, code: req.code }, 'unknown message type');
       }
@@ -156,6 +157,16 @@ export class Agent implements FrameHandler {
       return FAILURE;
     }
     await this.keys.removeSmartcardKey(req.readerId, req.pin, ctx);
+    return SUCCESS;
+  }
+
+  /** draft-miller-ssh-agent §3.4 */
+  private async removeAllIdentities(ctx: RequestContext): Promise<Response> {
+    if (this.keys?.removeAllIdentities === undefined) {
+      this.log.info({ conn: ctx.conn.id }, 'card keys are removed with ssh-add -e READER');
+      return FAILURE;
+    }
+    await this.keys.removeAllIdentities(ctx);
     return SUCCESS;
   }
 

@@ -45,4 +45,9 @@ export interface KeyProvider {
   addSmartcardKey(readerId: string, pin: Secret, constraints: readonly Constraint[], ctx: RequestContext): Promise<void>;
   /** ssh-add -e READER: forget the card in `readerId` (and its PIN). */
   removeSmartcardKey(readerId: string, pin: Secret, ctx: RequestContext): Promise<void>;
+  /**
+   * Optional. ssh-add -D (SSH_AGENTC_REMOVE_ALL_IDENTITIES): forget cached PINs and card sessions.
+   * Without it the agent answers SSH_AGENT_FAILURE.
+   */
+  removeAllIdentities?(ctx: RequestContext): Promise<void>;
 }
