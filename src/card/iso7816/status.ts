@@ -1,0 +1,46 @@
+import { CardStatusError, PinBlockedError, PinIncorrectError } from '../../errors.js';
+
+/** Status words the driver acts on (ISO 7816-4 §5.6, OpenPGP card 3.4.1 §7.4). */
+export const SW = {
+  SUCCESS: 0x9000,
+  WRONG_LENGTH: 0x6700,
+  SECURITY_STATUS_NOT_SATISFIED: 0x6982,
+  AUTH_METHOD_BLOCKED: 0x6983,
+  CONDITIONS_OF_USE_NOT_SATISFIED: 0x6985,
+  INCORRECT_DATA: 0x6a80,
+  FILE_NOT_FOUND: 0x6a82,
+  INCORRECT_P1P2: 0x6a86,
+  REFERENCED_DATA_NOT_FOUND: 0x6a88,
+  INS_NOT_SUPPORTED: 0x6d00,
+  CLA_NOT_SUPPORTED: 0x6e00,
+  SECURITY_ISSUE: 0x6600,
+  LAST_COMMAND_OF_CHAIN_EXPECTED: 0x6883,
+} as const;
+
+const MEANING: Record<number, string> = {
+  0x6700: 'wrong length',
+  0x6982: 'security status not satisfied (PIN not verified)',
+  0x6983: 'PIN blocked',
+  0x6985: 'conditions of use not satisfied',
+  0x6a80: 'incorrect data',
+  0x6a82: 'application not found',
+  0x6a86: 'incorrect P1/P2',
+  0x6a88: 'referenced data not found',
+  0x6d00: 'instruction not supported',
+  0x6e00: 'class not supported',
+  0x6600: 'security-related issue (touch not given in time?)',
+  0x6883: 'last command of the chain expected',
+  0x6f00: 'no precise diagnosis',
+};
+
+export function describeStatus(sw: number): string {
+  if ((sw & 0xfff0) === 0x63c0) return `verification failed, ${sw & 0x0f} tries left`;
+  return MEANING[sw] ?? 'unexpected status';
+}
+
+/** The typed error for a non-9000 status word of `what`. */
+export function statusError(what: string, sw: number): CardStatusError {
+  if ((sw & 0xfff0) === 0x63c0) return new PinIncorrectError(`${what}: wrong PIN, ${sw & 0x0f} tries left`, sw, sw & 0x0f);
+  if (sw === SW.AUTH_METHOD_BLOCKED) return new PinBlockedError(`${what}: PIN blocked`, sw);
+  return new CardStatusError(`${what}: ${describeStatus(sw)}`, sw);
+}

@@ -1,0 +1,130 @@
+import { WireFormatError } from '../../errors.js';
+import { findTlv, parseTlv, type Tlv } from '../iso7816/tlv.js';
+import { parseAlgorithmAttributes, type AlgorithmAttributes } from './public-key.js';
+
+/** Application identifier (4F), OpenPGP card 3.4.1 §4.2.1. */
+export interface Aid {
+  readonly raw: Uint8Array;
+  readonly version: string;
+  readonly manufacturer: number;
+  readonly serial: number;
+  /** "MMMM:SSSSSSSS", uppercase hex: how ssh-add -L and openpgp-card-state name the card. */
+  readonly ident: string;
+}
+
+/** PW status bytes (C4), 3.4.1 §4.4.1. */
+export interface PwStatus {
+  readonly pw1ValidForMultipleSignatures: boolean;
+  readonly maxLengthPw1: number;
+  readonly maxLengthRc: number;
+  readonly maxLengthPw3: number;
+  readonly retriesPw1: number;
+  readonly retriesRc: number;
+  readonly retriesPw3: number;
+}
+
+export type TouchPolicy = 'off' | 'on' | 'fixed' | 'cached' | 'cached-fixed' | 'unknown';
+
+/** Application related data (6E), parsed. */
+export interface ApplicationData {
+  readonly aid: Aid;
+  readonly historicalBytes: Uint8Array | undefined;
+  /** From 7F66, when the card has extended length. */
+  readonly maxCommandBytes: number | undefined;
+  readonly maxResponseBytes: number | undefined;
+  /** Extended capabilities (C0) first byte, and the KDF bit from it. */
+  readonly kdfSupported: boolean;
+  readonly extendedLength: boolean;
+  readonly commandChaining: boolean;
+  readonly algorithms: { readonly sig: AlgorithmAttributes | undefined; readonly dec: AlgorithmAttributes | undefined; readonly aut: AlgorithmAttributes | undefined };
+  readonly pwStatus: PwStatus | undefined;
+  readonly fingerprints: { readonly sig: Uint8Array; readonly dec: Uint8Array; readonly aut: Uint8Array } | undefined;
+  readonly touch: { readonly sig: TouchPolicy; readonly dec: TouchPolicy; readonly aut: TouchPolicy };
+}
+
+export function parseAid(b: Uint8Array): Aid {
+  if (b.length < 14) throw new WireFormatError(`AID of ${b.length} bytes is too short`, 0);
+  const manufacturer = (b[8]! << 8) | b[9]!;
+  const serial = ((b[10]! << 24) | (b[11]! << 16) | (b[12]! << 8) | b[13]!) >>> 0;
+  const ident = `${manufacturer.toString(16).padStart(4, '0')}:${serial.toString(16).padStart(8, '0')}`.toUpperCase();
+  return { raw: Uint8Array.from(b), version: `${b[6]}.${b[7]}`, manufacturer, serial, ident };
+}
+
+export function parsePwStatus(b: Uint8Array): PwStatus {
+  if (b.length < 7) throw new WireFormatError(`PW status of ${b.length} bytes`, 0);
+  return {
+    pw1ValidForMultipleSignatures: b[0] === 0x01,
+    maxLengthPw1: b[1]!,
+    maxLengthRc: b[2]!,
+    maxLengthPw3: b[3]!,
+    retriesPw1: b[4]!,
+    retriesRc: b[5]!,
+    retriesPw3: b[6]!,
+  };
+}
+
+/** UIF (D6–D8) first byte, 3.4.1 §4.4.3.6; 03/04 are YubiKey's cached policies. */
+export function parseTouchPolicy(b: Uint8Array | undefined): TouchPolicy {
+  if (b === undefined || b.length === 0) return 'off';
+  return (['off', 'on', 'fixed', 'cached', 'cached-fixed'] as const)[b[0]!] ?? 'unknown';
+}
+
+/**
+ * Parses 6E. Real cards differ: some omit the 73 wrapper (older YubiKeys put C0…DE at the top
+ * level), some lack 7F66; we search for each object wherever it is.
+ */
+export function parseApplicationData(resp: Uint8Array): ApplicationData {
+  const objs: Tlv[] = parseTlv(resp);
+  const get = (tag: number): Uint8Array | undefined => findTlv(objs, tag)?.value;
+  const aidBytes = get(0x4f);
+  if (aidBytes === undefined) throw new WireFormatError('application related data has no AID (4F)', 0);
+  const hist = get(0x5f52);
+  const caps = get(0xc0);
+  // Card capabilities in the historical bytes: tag 73, third byte: b8 chaining, b7 extended Lc/Le.
+  const cardCaps = hist === undefined ? undefined : findCapabilities(hist);
+  const ext = findTlv(objs, 0x7f66);
+  let maxCommandBytes: number | undefined;
+  let maxResponseBytes: number | undefined;
+  if (ext !== undefined) {
+    const lengths = ext.children.filter((c) => c.tag === 0x02).map((c) => c.value.reduce((n, b) => n * 256 + b, 0));
+    maxCommandBytes = lengths[0];
+    maxResponseBytes = lengths[1];
+  }
+  const fps = get(0xc5);
+  const attr = (tag: number): AlgorithmAttributes | undefined => {
+    const v = get(tag);
+    return v === undefined || v.length === 0 ? undefined : parseAlgorithmAttributes(v);
+  };
+  const pw = get(0xc4);
+  return {
+    aid: parseAid(aidBytes),
+    historicalBytes: hist === undefined ? undefined : Uint8Array.from(hist),
+    maxCommandBytes,
+    maxResponseBytes,
+    kdfSupported: caps !== undefined && caps.length > 0 && (caps[0]! & 0x01) !== 0,
+    extendedLength: ext !== undefined || (cardCaps !== undefined && (cardCaps & 0x40) !== 0),
+    commandChaining: cardCaps !== undefined && (cardCaps & 0x80) !== 0,
+    algorithms: { sig: attr(0xc1), dec: attr(0xc2), aut: attr(0xc3) },
+    pwStatus: pw === undefined ? undefined : parsePwStatus(pw),
+    fingerprints:
+      fps === undefined || fps.length < 60
+        ? undefined
+        : { sig: Uint8Array.from(fps.subarray(0, 20)), dec: Uint8Array.from(fps.subarray(20, 40)), aut: Uint8Array.from(fps.subarray(40, 60)) },
+    touch: { sig: parseTouchPolicy(get(0xd6)), dec: parseTouchPolicy(get(0xd7)), aut: parseTouchPolicy(get(0xd8)) },
+  };
+}
+
+/** The third byte of the card capabilities (compact-TLV 73) in the historical bytes. */
+function findCapabilities(hist: Uint8Array): number | undefined {
+  // Category indicator 00: compact-TLV objects follow, the last three bytes are status.
+  let i = hist[0] === 0x00 ? 1 : 0;
+  const end = hist[0] === 0x00 ? hist.length - 3 : hist.length;
+  while (i < end) {
+    const tl = hist[i]!;
+    const tag = tl >> 4;
+    const len = tl & 0x0f;
+    if (tag === 0x7 && len >= 3) return hist[i + 3];
+    i += 1 + len;
+  }
+  return undefined;
+}
