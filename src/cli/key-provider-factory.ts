@@ -1,19 +1,63 @@
-import type { Agent } from '../agent/agent.js';
-import type { Logger } from '../log.js';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { KeyProvider } from '../agent/key-provider.js';
+import { CardKeyProvider } from '../agent/card-key-provider.js';
+import { CardRegistry } from '../agent/card-registry.js';
+import { getLogger, type Logger } from '../log.js';
+import { SessionPins } from '../pins/session-pins.js';
+import { Secret } from '../secret.js';
+import type { SimAlgorithm } from '../simulator/card-keys.js';
+import { InProcessTransport } from '../simulator/in-process-transport.js';
+import { VirtualCard } from '../simulator/virtual-card.js';
 
-/** What the Agent takes as its key source (cards, later also a simulator). */
-export type KeyProvider = NonNullable<NonNullable<ConstructorParameters<typeof Agent>[0]>['keys']>;
+export type { KeyProvider };
 
-/** The daemon's settings a key provider may depend on. Grows with the daemon's options. */
+/** The daemon's settings a key provider depends on. */
 export interface KeyProviderOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
+  /** Serve a built-in virtual card instead of PC/SC. */
+  readonly simulate?: { readonly algorithm: SimAlgorithm; readonly statePath?: string | undefined } | undefined;
 }
 
+export interface KeySource {
+  readonly provider: KeyProvider;
+  readonly registry: CardRegistry;
+  close(): Promise<void>;
+}
+
+/** Where --simulate keeps its card: $XDG_STATE_HOME/openpgp-card-agent/virtual-card-<algo>.json. */
+export function simulatorStatePath(env: NodeJS.ProcessEnv, algorithm: SimAlgorithm): string {
+  const state = env['XDG_STATE_HOME'] !== undefined && env['XDG_STATE_HOME'] !== '' ? env['XDG_STATE_HOME'] : join(env['HOME'] ?? homedir(), '.local', 'state');
+  return join(state, 'openpgp-card-agent', `virtual-card-${algorithm}.json`);
+}
+
+/** The default User PIN of a fresh virtual card. */
+export const SIMULATOR_PIN = '123456';
+
 /**
- * Builds the daemon's key provider. The one place where cards (PC/SC), the simulator and their
- * options get wired in; for now there is none, and the agent answers with no identities.
+ * Builds the daemon's key source: the card registry, fed by the simulator (--simulate) or by
+ * PC/SC, behind the card key provider.
  */
-export async function createKeyProvider(_options: KeyProviderOptions): Promise<KeyProvider | undefined> {
-  return undefined;
+export async function createKeyProvider(options: KeyProviderOptions): Promise<KeySource> {
+  const registry = new CardRegistry(getLogger('card'));
+  const pins = new SessionPins();
+  const provider = new CardKeyProvider({ registry, pins, log: getLogger('agent') });
+  const closers: (() => Promise<void>)[] = [];
+  if (options.simulate !== undefined) {
+    const path = options.simulate.statePath ?? simulatorStatePath(options.env, options.simulate.algorithm);
+    const card = await VirtualCard.loadOrCreate(path, { authAlgorithm: options.simulate.algorithm });
+    const entry = await registry.attach('Virtual OpenPGP card (--simulate)', new InProcessTransport(card));
+    // The simulated card's PIN is known: a newcomer can sign at once.
+    await pins.remember(entry.ident, new Secret(SIMULATOR_PIN), undefined);
+    options.log.info({ ident: entry.ident, state: path, algorithm: options.simulate.algorithm }, 'simulated card ready (User PIN 123456)');
+  }
+  return {
+    provider,
+    registry,
+    close: async () => {
+      for (const c of closers) await c();
+      await registry.closeAll();
+    },
+  };
 }

@@ -10,6 +10,9 @@ import { defaultListenAddress } from './default-socket.js';
 import { EXIT, errorMessage, exitCodeFor } from './exit-codes.js';
 import { shellFromEnv, type ShellSyntax } from './shell-output.js';
 import { packageVersion } from './version.js';
+import type { SimAlgorithm } from '../simulator/card-keys.js';
+
+const SIM_ALGORITHMS_FOR_SSH: SimAlgorithm[] = ['ed25519', 'p256', 'p384', 'p521', 'rsa2048', 'rsa3072', 'rsa4096'];
 
 /** The process's surroundings, passed in so tests can run the CLI in-process. */
 export interface CliIo {
@@ -27,6 +30,9 @@ export interface CliOptions {
   readonly c?: boolean;
   readonly k?: boolean;
   readonly D?: boolean;
+  readonly simulate?: boolean;
+  readonly simulateAlgo?: string;
+  readonly simulateState?: string;
 }
 
 const EXAMPLES = `
@@ -38,6 +44,9 @@ Examples:
       Start in the background and set SSH_AUTH_SOCK and SSH_AGENT_PID, like ssh-agent.
   eval "$(openpgp-card-agent -k)"
       Stop the agent named by SSH_AGENT_PID.
+  openpgp-card-agent --simulate
+      No card at hand: serve a virtual card (created on first use, User PIN 123456).
+  openpgp-card-agent --simulate --simulate-algo rsa4096
   openpgp-card-agent -H unix://$XDG_RUNTIME_DIR/card-agent.sock
   openpgp-card-agent -a ~/.ssh/card-agent.sock
       Listen on a chosen socket (its directory must be private: mode 0700).
@@ -61,6 +70,11 @@ export function buildProgram(): Command {
     .addOption(new Option('-c', 'start in the background and print csh commands setting SSH_AUTH_SOCK'))
     .addOption(new Option('-k', 'kill the agent named by SSH_AGENT_PID').conflicts(['D', 'a', 'host']))
     .addOption(new Option('-D', 'stay in the foreground (the default)'))
+    .addOption(new Option('--simulate', 'serve a built-in virtual OpenPGP card (User PIN 123456) instead of PC/SC cards'))
+    .addOption(
+      new Option('--simulate-algo <algorithm>', 'key algorithm of the virtual card').choices(SIM_ALGORITHMS_FOR_SSH).default('ed25519'),
+    )
+    .addOption(new Option('--simulate-state <file>', 'where the virtual card keeps its keys (default $XDG_STATE_HOME/openpgp-card-agent/)'))
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride();
@@ -113,7 +127,14 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return await startBackground({ address, shell: shellOf(opts, io.env), env: io.env, stdout: io.stdout, stderr: io.stderr });
     }
     const printEnv = opts.s === true || opts.c === true ? shellOf(opts, io.env) : undefined;
-    return await runDaemon({ address, env: io.env, stdout: io.stdout, ...(printEnv === undefined ? {} : { printEnv }) });
+    const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState } : undefined;
+    return await runDaemon({
+      address,
+      env: io.env,
+      stdout: io.stdout,
+      ...(printEnv === undefined ? {} : { printEnv }),
+      ...(simulate === undefined ? {} : { simulate }),
+    });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);
     return exitCodeFor(e);

@@ -2,7 +2,7 @@ import { Agent } from '../../agent/agent.js';
 import { getLogger } from '../../log.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
-import { createKeyProvider } from '../key-provider-factory.js';
+import { createKeyProvider, type KeyProviderOptions } from '../key-provider-factory.js';
 import { foregroundOutput, type ShellSyntax } from '../shell-output.js';
 
 export interface DaemonOptions {
@@ -11,6 +11,8 @@ export interface DaemonOptions {
   readonly stdout: (text: string) => Promise<void>;
   /** With -D -s / -D -c: print SSH_AUTH_SOCK for this shell once listening, as ssh-agent -D does. */
   readonly printEnv?: ShellSyntax;
+  /** --simulate: serve a virtual card. */
+  readonly simulate?: KeyProviderOptions['simulate'];
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -34,9 +36,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   };
   // Installed before listening, so a signal during start-up still stops us cleanly.
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  let closeKeys: (() => Promise<void>) | undefined;
   try {
-    const keys = await createKeyProvider({ env: opts.env, log });
-    const agent = new Agent({ log: getLogger('agent'), ...(keys === undefined ? {} : { keys }) });
+    const keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate });
+    closeKeys = keys.close;
+    const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
     await server.listen(opts.address);
     log.info({ address: describeAddress(opts.address) }, 'agent started');
@@ -49,5 +53,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 0;
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
+    await closeKeys?.();
   }
 }
