@@ -106,6 +106,10 @@ export class CardKeyProvider implements KeyProvider {
   async removeSmartcardKey(readerId: string, _pin: Secret, ctx: RequestContext): Promise<void> {
     const entry = this.opts.registry.findByIdent(readerId);
     const ident = entry?.ident ?? readerId.trim().toUpperCase();
+    if (entry === undefined && (await this.opts.pins.get(ident)) === undefined) {
+      // Neither plugged nor remembered: nothing to forget, and probably a typo.
+      this.requireCard(readerId);
+    }
     await this.opts.pins.forget(ident);
     this.confirmIdents.delete(ident);
     if (entry !== undefined) {
