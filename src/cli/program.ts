@@ -94,6 +94,14 @@ export function resolveAddress(opts: CliOptions, env: NodeJS.ProcessEnv): Listen
   return defaultListenAddress(env);
 }
 
+/** The options the background daemon must be started with again. */
+function daemonArgsOf(opts: CliOptions): string[] {
+  const args: string[] = [];
+  if (opts.simulate === true) args.push('--simulate', '--simulate-algo', opts.simulateAlgo ?? 'ed25519');
+  if (opts.simulateState !== undefined) args.push('--simulate-state', opts.simulateState);
+  return args;
+}
+
 function shellOf(opts: CliOptions, env: NodeJS.ProcessEnv): ShellSyntax {
   if (opts.c === true) return 'csh';
   if (opts.s === true) return 'sh';
@@ -124,7 +132,14 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const background = (opts.s === true || opts.c === true) && opts.D !== true;
     if (background) {
       if (address.kind === 'fd') throw new ConfigError('-s/-c cannot be used under systemd socket activation');
-      return await startBackground({ address, shell: shellOf(opts, io.env), env: io.env, stdout: io.stdout, stderr: io.stderr });
+      return await startBackground({
+        address,
+        shell: shellOf(opts, io.env),
+        env: io.env,
+        stdout: io.stdout,
+        stderr: io.stderr,
+        daemonArgs: daemonArgsOf(opts),
+      });
     }
     const printEnv = opts.s === true || opts.c === true ? shellOf(opts, io.env) : undefined;
     const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState } : undefined;
