@@ -15,6 +15,8 @@ export interface PinSource {
   rejected(ident: string): Promise<void>;
   /** ssh-add -e: forget every copy. */
   forget(ident: string): Promise<void>;
+  /** Set by the provider: a PIN's lifetime (ssh-add -t) ran out. */
+  onExpire?: ((ident: string) => void) | undefined;
 }
 
 export interface UserNotifier {
@@ -42,7 +44,20 @@ const SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982;
 export class CardKeyProvider implements KeyProvider {
   private readonly confirmIdents = new Set<string>();
 
-  constructor(private readonly opts: CardKeyProviderOptions) {}
+  constructor(private readonly opts: CardKeyProviderOptions) {
+    // When an ssh-add -t lifetime ends, the card must stop signing too, not only the agent.
+    opts.pins.onExpire = (ident) => {
+      const entry = opts.registry.findByIdent(ident);
+      if (entry === undefined) return;
+      entry.pinVerified = false;
+      void entry.queue
+        .run(() => entry.card.resetPw1Status())
+        .then(
+          () => opts.log.info({ ident }, 'PIN lifetime ended; the card no longer signs without it'),
+          (err: unknown) => opts.log.warn({ ident, err }, 'PIN lifetime ended, but the card could not reset its PIN status'),
+        );
+    };
+  }
 
   async listIdentities(_ctx: RequestContext): Promise<Identity[]> {
     return this.opts.registry

@@ -45,7 +45,11 @@ export class CardRegistry extends EventEmitter<CardRegistryEvents> {
   /** Opens the card on `transport` (SELECT + 6E + the public key) and adds it. */
   async attach(reader: string, transport: CardTransport): Promise<CardEntry> {
     this.detach(reader);
-    const card = await OpenPgpCard.open(transport);
+    const trace = this.log.isLevelEnabled('trace');
+    const card = await OpenPgpCard.open(transport, {
+      // APDUs at trace; the channel has already blanked PIN-carrying commands.
+      ...(trace ? { tracer: (direction: 'command' | 'response', bytes: Uint8Array) => this.log.trace({ reader, direction, apdu: Buffer.from(bytes).toString('hex') }, 'apdu') } : {}),
+    });
     let publicKey: CardPublicKey | undefined;
     let unusable: string | undefined;
     let keyBlob: Uint8Array | undefined;

@@ -4,7 +4,10 @@ import type { KeyProvider } from '../agent/key-provider.js';
 import { CardKeyProvider } from '../agent/card-key-provider.js';
 import { CardRegistry } from '../agent/card-registry.js';
 import { getLogger, type Logger } from '../log.js';
-import { SessionPins } from '../pins/session-pins.js';
+import { askpassConfirm } from '../notify/askpass-confirm.js';
+import { DesktopNotifier, LogOnlyNotifier } from '../notify/notifier.js';
+import { CardStateConfig, cardStateConfigPath } from '../pins/card-state-config.js';
+import { KeychainPins, OsKeychain, type Keychain } from '../pins/keychain-pins.js';
 import { Secret } from '../secret.js';
 import type { SimAlgorithm } from '../simulator/card-keys.js';
 import { InProcessTransport } from '../simulator/in-process-transport.js';
@@ -17,12 +20,17 @@ export interface KeyProviderOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly log: Logger;
   /** Serve a built-in virtual card instead of PC/SC. */
-  readonly simulate?: { readonly algorithm: SimAlgorithm; readonly statePath?: string | undefined } | undefined;
+  readonly simulate?: { readonly algorithm: SimAlgorithm; readonly statePath?: string | undefined; readonly presetPin?: boolean } | undefined;
+  /** false with --no-notify. */
+  readonly notify?: boolean | undefined;
+  /** Tests may stand in for the OS keychain. */
+  readonly keychain?: Keychain;
 }
 
 export interface KeySource {
   readonly provider: KeyProvider;
   readonly registry: CardRegistry;
+  readonly pins: KeychainPins;
   close(): Promise<void>;
 }
 
@@ -41,20 +49,28 @@ export const SIMULATOR_PIN = '123456';
  */
 export async function createKeyProvider(options: KeyProviderOptions): Promise<KeySource> {
   const registry = new CardRegistry(getLogger('card'));
-  const pins = new SessionPins();
-  const provider = new CardKeyProvider({ registry, pins, log: getLogger('agent') });
+  const pins = new KeychainPins(options.keychain ?? new OsKeychain(), new CardStateConfig(cardStateConfigPath(options.env)), getLogger('pins'));
+  const notifyLog = getLogger('notify');
+  const provider = new CardKeyProvider({
+    registry,
+    pins,
+    log: getLogger('agent'),
+    notifier: options.notify === false ? new LogOnlyNotifier(notifyLog) : new DesktopNotifier(notifyLog),
+    confirm: askpassConfirm(options.env, getLogger('agent')),
+  });
   const closers: (() => Promise<void>)[] = [];
   if (options.simulate !== undefined) {
     const path = options.simulate.statePath ?? simulatorStatePath(options.env, options.simulate.algorithm);
     const card = await VirtualCard.loadOrCreate(path, { authAlgorithm: options.simulate.algorithm });
     const entry = await registry.attach('Virtual OpenPGP card (--simulate)', new InProcessTransport(card));
     // The simulated card's PIN is known: a newcomer can sign at once.
-    await pins.remember(entry.ident, new Secret(SIMULATOR_PIN), undefined);
-    options.log.info({ ident: entry.ident, state: path, algorithm: options.simulate.algorithm }, 'simulated card ready (User PIN 123456)');
+    if (options.simulate.presetPin !== false) await pins.preset(entry.ident, new Secret(SIMULATOR_PIN));
+    options.log.info({ ident: entry.ident, state: path, algorithm: options.simulate.algorithm }, 'simulated card ready (its User PIN is the factory default, see the README)');
   }
   return {
     provider,
     registry,
+    pins,
     close: async () => {
       for (const c of closers) await c();
       await registry.closeAll();

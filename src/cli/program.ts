@@ -33,6 +33,8 @@ export interface CliOptions {
   readonly simulate?: boolean;
   readonly simulateAlgo?: string;
   readonly simulateState?: string;
+  readonly notify?: boolean;
+  readonly simulatePin?: boolean;
 }
 
 const EXAMPLES = `
@@ -74,6 +76,8 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--simulate-algo <algorithm>', 'key algorithm of the virtual card').choices(SIM_ALGORITHMS_FOR_SSH).default('ed25519'),
     )
+    .addOption(new Option('--no-simulate-pin', "don't hand the virtual card's PIN to the agent: it must come from ssh-add -s or the keychain, as with a real card"))
+    .addOption(new Option('--no-notify', 'no desktop notifications (messages still go to the log)'))
     .addOption(new Option('--simulate-state <file>', 'where the virtual card keeps its keys (default $XDG_STATE_HOME/openpgp-card-agent/)'))
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
@@ -99,6 +103,8 @@ function daemonArgsOf(opts: CliOptions): string[] {
   const args: string[] = [];
   if (opts.simulate === true) args.push('--simulate', '--simulate-algo', opts.simulateAlgo ?? 'ed25519');
   if (opts.simulateState !== undefined) args.push('--simulate-state', opts.simulateState);
+  if (opts.notify === false) args.push('--no-notify');
+  if (opts.simulatePin === false) args.push('--no-simulate-pin');
   return args;
 }
 
@@ -142,13 +148,14 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       });
     }
     const printEnv = opts.s === true || opts.c === true ? shellOf(opts, io.env) : undefined;
-    const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState } : undefined;
+    const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState, presetPin: opts.simulatePin !== false } : undefined;
     return await runDaemon({
       address,
       env: io.env,
       stdout: io.stdout,
       ...(printEnv === undefined ? {} : { printEnv }),
       ...(simulate === undefined ? {} : { simulate }),
+      notify: opts.notify !== false,
     });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);

@@ -14,6 +14,8 @@ interface Entry {
 export class SessionPins implements PinSource {
   private readonly pins = new Map<string, Entry>();
   private readonly bad = new Set<string>();
+  /** Called when a lifetime (ssh-add -t) runs out. */
+  onExpire: ((ident: string) => void) | undefined;
 
   async get(ident: string): Promise<Secret | undefined> {
     if (this.bad.has(ident)) return undefined;
@@ -23,7 +25,10 @@ export class SessionPins implements PinSource {
   async remember(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<void> {
     this.drop(ident);
     this.bad.delete(ident);
-    const timer = lifetimeSeconds === undefined ? undefined : setTimeout(() => this.drop(ident), lifetimeSeconds * 1000);
+    const timer = lifetimeSeconds === undefined ? undefined : setTimeout(() => {
+            this.drop(ident);
+            this.onExpire?.(ident);
+          }, lifetimeSeconds * 1000);
     timer?.unref();
     this.pins.set(ident, { pin, timer });
   }

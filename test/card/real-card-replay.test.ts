@@ -11,7 +11,22 @@ import { verifySshSignature } from '../../src/ssh/verify.js';
 import { parseSignature } from '../../src/ssh/signature.js';
 import { ReplayTransport, type RecordedApdu } from './replay-transport.js';
 
-const fixture = (name: string): any => JSON.parse(readFileSync(new URL(`../../fixtures/cards/${name}`, import.meta.url), 'utf8'));
+interface SignatureVector {
+  readonly algorithm: string;
+  readonly public_key_7f49: string;
+  readonly input: string;
+  readonly signature: string;
+}
+interface CardFixture {
+  readonly select: RecordedApdu;
+  readonly ard_short_first: RecordedApdu;
+  readonly ard_short_rest: RecordedApdu;
+  readonly pw_status: RecordedApdu;
+  readonly algorithm_information: RecordedApdu;
+  readonly signature_vectors: readonly SignatureVector[];
+  readonly apdus: readonly RecordedApdu[];
+}
+const fixture = (name: string): CardFixture => JSON.parse(readFileSync(new URL(`../../fixtures/cards/${name}`, import.meta.url), 'utf8'));
 const yk = fixture('yubikey5-fw5.4.3.json');
 const spgp = fixture('smartpgp.json');
 const unhex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
@@ -59,7 +74,7 @@ describe('YubiKey 5 (firmware 5.4.3) recordings', () => {
   });
 
   const NOBLE = { secp256r1: p256, secp384r1: p384, secp521r1: p521 } as const;
-  for (const [i, v] of (yk.signature_vectors as any[]).entries()) {
+  for (const [i, v] of yk.signature_vectors.entries()) {
     it(`signature vector ${i} (${v.algorithm}, ${v.input.length / 2}-byte input) verifies and becomes a valid SSH signature`, () => {
       const isEd = v.algorithm === 'Ed25519';
       const attrs = isEd
@@ -94,7 +109,7 @@ describe('YubiKey 5 (firmware 5.4.3) recordings', () => {
 });
 
 describe('SmartPGP recordings', () => {
-  for (const [i, a] of (spgp.apdus as RecordedApdu[]).entries()) {
+  for (const [i, a] of spgp.apdus.entries()) {
     it(`parses application related data ${i}`, () => {
       const ard = parseApplicationData(unhex(a.resp).subarray(0, -2));
       expect(ard.aid.ident).toMatch(/^[0-9A-F]{4}:[0-9A-F]{8}$/);
@@ -107,7 +122,7 @@ describe('SmartPGP recordings', () => {
   }
 
   it('reads the v3.4 card with RSA 3072 authentication key and the BEEF manufacturer', () => {
-    const a = (spgp.apdus as RecordedApdu[])[1]!;
+    const a = spgp.apdus[1]!;
     const ard = parseApplicationData(unhex(a.resp).subarray(0, -2));
     expect(ard.aid.ident).toBe('BEEF:00000000');
     expect(ard.algorithms.aut).toMatchObject({ algorithm: 'rsa', bits: 3072, importFormat: 3 });

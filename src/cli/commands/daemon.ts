@@ -13,6 +13,7 @@ export interface DaemonOptions {
   readonly printEnv?: ShellSyntax;
   /** --simulate: serve a virtual card. */
   readonly simulate?: KeyProviderOptions['simulate'];
+  readonly notify?: boolean;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -38,7 +39,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   let closeKeys: (() => Promise<void>) | undefined;
   try {
-    const keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate });
+    const keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify });
     closeKeys = keys.close;
     const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
