@@ -4,6 +4,7 @@ import { configureLogging, getLogger } from '../log.js';
 import { parseHostAddress, parseSocketPath, type ListenAddress } from '../server/listen-address.js';
 import { takeSystemdSocket } from '../server/systemd.js';
 import { runDaemon } from './commands/daemon.js';
+import { buildStatusCommand, runStatus } from './commands/status.js';
 import { killAgent } from './commands/kill.js';
 import { startBackground } from './commands/start-background.js';
 import { defaultListenAddress } from './default-socket.js';
@@ -46,6 +47,8 @@ Examples:
       Start in the background and set SSH_AUTH_SOCK and SSH_AGENT_PID, like ssh-agent.
   eval "$(openpgp-card-agent -k)"
       Stop the agent named by SSH_AGENT_PID.
+  openpgp-card-agent status [--json]
+      Show each card: ident, reader, key, fingerprint, PIN stored, retries, touch.
   openpgp-card-agent --simulate
       No card at hand: serve a virtual card (created on first use, User PIN 123456).
   openpgp-card-agent --simulate --simulate-algo rsa4096
@@ -116,6 +119,7 @@ function shellOf(opts: CliOptions, env: NodeJS.ProcessEnv): ShellSyntax {
 
 /** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'status') return runStatusCommand(argv.slice(1), io);
   const program = buildProgram();
   let out = '';
   let err = '';
@@ -157,6 +161,38 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       ...(simulate === undefined ? {} : { simulate }),
       notify: opts.notify !== false,
     });
+  } catch (e) {
+    await io.stderr(`${errorMessage(e)}\n`);
+    return exitCodeFor(e);
+  }
+}
+
+interface StatusCliOptions {
+  readonly json?: boolean;
+  readonly simulate?: boolean;
+  readonly simulateAlgo?: string;
+  readonly simulateState?: string;
+}
+
+async function runStatusCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const cmd = buildStatusCommand();
+  let out = '';
+  let err = '';
+  cmd.configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
+  let opts: StatusCliOptions;
+  try {
+    cmd.parse([...argv], { from: 'user' });
+    opts = cmd.opts<StatusCliOptions>();
+  } catch (e) {
+    if (out !== '') await io.stdout(out);
+    if (err !== '') await io.stderr(err);
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    throw e;
+  }
+  try {
+    configureLogging({ ...io.env, DEBUG: io.env['DEBUG'] ?? 'warn' }, io.isTty);
+    const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState } : undefined;
+    return await runStatus({ env: io.env, stdout: io.stdout, json: opts.json === true, simulate });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);
     return exitCodeFor(e);

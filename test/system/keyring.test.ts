@@ -1,7 +1,7 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
+import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
 import { DBUS_DAEMON, GNOME_KEYRING, KeyringSession, SECRET_TOOL } from './harness/keyring.js';
 import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
 
@@ -86,6 +86,15 @@ describeWithTools('PINs in the OS keychain (gnome-keyring), ssh-add -s/-e/-t, ne
     const config = await readFile(join(keyring.env.XDG_CONFIG_HOME!, 'openpgp-card-state', 'config.toml'), 'utf8');
     expect(config).toContain(`ident = "${ident}"`);
     expect(config).toContain('pin_storage = "Keyring"');
+  });
+
+  it('status shows the card, its key, the stored PIN and the retries, while the agent runs', async () => {
+    const r = await runCli(['status', '--json', '--simulate', '--simulate-state', join(dir, 'card.json')], { env: cleanEnv(keyring.env) });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const [card] = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    expect(card).toMatchObject({ ident, algorithm: 'EdDSA ed25519', usable: true, pin: 'keychain', pinRetries: 3, touch: 'off' });
+    expect(card!['fingerprint']).toMatch(/^SHA256:/);
   });
 
   it('ssh then signs with no prompt, also after an agent restart', async () => {

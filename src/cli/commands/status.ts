@@ -1,0 +1,96 @@
+import { Command, Option } from 'commander';
+import { describeAlgorithm } from '../../card/openpgp/public-key.js';
+import { AgentError } from '../../errors.js';
+import type { SimAlgorithm } from '../../simulator/card-keys.js';
+import { createKeyProvider } from '../key-provider-factory.js';
+import { getLogger } from '../../log.js';
+
+export interface CardStatus {
+  readonly ident: string;
+  readonly reader: string;
+  readonly algorithm: string;
+  readonly fingerprint: string | null;
+  readonly usable: boolean;
+  readonly problem: string | null;
+  readonly pin: string;
+  readonly pinRetries: number | null;
+  readonly touch: string;
+}
+
+export interface StatusOptions {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: (text: string) => Promise<void>;
+  readonly json: boolean;
+  readonly simulate?: { readonly algorithm: SimAlgorithm; readonly statePath?: string | undefined } | undefined;
+}
+
+/**
+ * `openpgp-card-agent status`: reads every card itself (PC/SC in shared mode, so a running agent
+ * does not stand in the way) and the keychain. Costs no PIN try: the retry counter is read
+ * with GET DATA, never with VERIFY.
+ */
+export async function runStatus(opts: StatusOptions): Promise<number> {
+  const source = await createKeyProvider({ env: opts.env, log: getLogger('cli'), simulate: opts.simulate === undefined ? undefined : { ...opts.simulate, presetPin: false }, notify: false });
+  try {
+    const rows: CardStatus[] = [];
+    for (const e of source.registry.list()) {
+      const aut = e.card.applicationData.algorithms.aut;
+      let retries: number | null = null;
+      let pin: string;
+      try {
+        retries = await e.queue.run(() => e.card.pw1Retries());
+      } catch {
+        retries = null;
+      }
+      try {
+        pin = await source.pins.locate(e.ident);
+      } catch (err) {
+        pin = err instanceof AgentError ? 'keychain unreachable' : 'unknown';
+      }
+      rows.push({
+        ident: e.ident,
+        reader: e.reader,
+        algorithm: aut === undefined ? 'none' : describeAlgorithm(aut),
+        fingerprint: e.fingerprint ?? null,
+        usable: e.unusable === undefined,
+        problem: e.unusable ?? null,
+        pin,
+        pinRetries: retries,
+        touch: e.card.applicationData.touch.aut,
+      });
+    }
+    if (opts.json) {
+      await opts.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+    } else if (rows.length === 0) {
+      await opts.stdout('No OpenPGP cards found.\n');
+    } else {
+      for (const r of rows) {
+        await opts.stdout(
+          [
+            `${r.ident}  (${r.reader})`,
+            `  key:          ${r.algorithm}${r.usable ? '' : `  (not usable for SSH: ${r.problem})`}`,
+            `  fingerprint:  ${r.fingerprint ?? '-'}`,
+            `  PIN stored:   ${r.pin}`,
+            `  PIN retries:  ${r.pinRetries ?? 'unknown'}`,
+            `  touch:        ${r.touch}`,
+            '',
+          ].join('\n'),
+        );
+      }
+    }
+    return 0;
+  } finally {
+    await source.close();
+  }
+}
+
+export function buildStatusCommand(): Command {
+  return new Command('status')
+    .description('show each plugged card: ident, reader, key, fingerprint, PIN stored, PIN retries, touch policy')
+    .addOption(new Option('--json', 'print JSON'))
+    .addOption(new Option('--simulate', 'show the built-in virtual card'))
+    .addOption(new Option('--simulate-algo <algorithm>', 'key algorithm of the virtual card').default('ed25519'))
+    .addOption(new Option('--simulate-state <file>', 'the virtual card state file'))
+    .allowExcessArguments(false)
+    .exitOverride();
+}
