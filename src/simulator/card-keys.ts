@@ -74,8 +74,21 @@ export async function generateKey(alg: SimAlgorithm): Promise<StoredKey> {
   return { algorithm: alg, pkcs8: pair.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64') };
 }
 
+/** Parsed keys, by their PKCS#8 text: parsing a key for every signature would cost more than signing. */
+const parsed = new Map<string, { key: KeyObject; d?: Uint8Array }>();
+
+function parsedKey(key: StoredKey): { key: KeyObject; d?: Uint8Array } {
+  let p = parsed.get(key.pkcs8);
+  if (p === undefined) {
+    if (parsed.size > 64) parsed.clear();
+    p = { key: createPrivateKey({ key: Buffer.from(key.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }) };
+    parsed.set(key.pkcs8, p);
+  }
+  return p;
+}
+
 function privateKeyOf(key: StoredKey): KeyObject {
-  return createPrivateKey({ key: Buffer.from(key.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+  return parsedKey(key).key;
 }
 
 const b64u = (s: string | undefined): Uint8Array => Uint8Array.from(Buffer.from(s ?? '', 'base64url'));
@@ -102,7 +115,9 @@ export function signWith(key: StoredKey, input: Uint8Array): Uint8Array {
   }
   if (alg === 'ed25519') return Uint8Array.from(nodeSign(null, input, priv));
   if (alg === 'x25519') throw new Error('X25519 keys cannot sign');
-  const d = b64u(priv.export({ format: 'jwk' }).d);
+  const p = parsedKey(key);
+  p.d ??= b64u(priv.export({ format: 'jwk' }).d);
+  const d = p.d;
   return NOBLE[alg as EcAlgorithm].sign(input, d, { prehash: false, format: 'compact' });
 }
 

@@ -1,0 +1,187 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from './agent-client.js';
+
+/**
+ * npm run bench: the agent as users run it (a separate daemon process behind its unix socket),
+ * driven by clients speaking the ssh-agent protocol. Prints a markdown table and writes JSON to
+ * bench-results/results.json. Figures are measurements of this machine, not assertions.
+ */
+
+const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+const ALGORITHMS = ['ed25519', 'p256', 'p384', 'p521', 'rsa2048', 'rsa4096'] as const;
+
+interface Daemon {
+  child: ChildProcess;
+  socket: string;
+  stderr: () => string;
+}
+
+async function startDaemon(dir: string, algo: string, debug: string): Promise<Daemon> {
+  const socket = join(dir, `${algo}.sock`);
+  const child = spawn(process.execPath, [MAIN, '--simulate', '--simulate-algo', algo, '--simulate-state', join(dir, `${algo}.json`), '--no-notify', '-a', socket], {
+    env: { ...process.env, DEBUG: debug },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+  const deadline = Date.now() + 60_000;
+  while (!(await answers(socket))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`daemon did not start: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, socket, stderr: () => err };
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ path }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function stopDaemon(d: Daemon): Promise<void> {
+  d.child.kill('SIGTERM');
+  await new Promise((r) => d.child.once('exit', r));
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function stats(samplesMs: number[]): { p50: number; p95: number } {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  return { p50: round(percentile(s, 50)), p95: round(percentile(s, 95)) };
+}
+
+const round = (v: number): number => Math.round(v * 1000) / 1000;
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+async function firstKey(client: AgentClient): Promise<Uint8Array> {
+  const r = await client.request({ type: 'request-identities' });
+  if (r.type !== 'identities-answer' || r.identities.length === 0) throw new Error('agent lists no key');
+  return r.identities[0]!.keyBlob;
+}
+
+async function sign(client: AgentClient, key: Uint8Array, data: Uint8Array, flags: number): Promise<void> {
+  const r = await client.request({ type: 'sign-request', keyBlob: key, data, flags });
+  if (r.type !== 'sign-response') throw new Error(`signing failed: ${r.type}`);
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'oca-bench-'));
+  const data = new Uint8Array(128).fill(7); // about the size of an SSH userauth request
+  const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, backend: 'virtual card in the daemon (--simulate)' };
+  const perAlgo: Record<string, unknown> = {};
+  try {
+    for (const algo of ALGORITHMS) {
+      const d = await startDaemon(dir, algo, 'warn');
+      const c = await AgentClient.connect(d.socket);
+      const key = await firstKey(c);
+      const flags = algo.startsWith('rsa') ? 4 : 0;
+      await sign(c, key, data, flags); // first signature verifies the PIN
+      const list: number[] = [];
+      for (let i = 0; i < 500; i++) {
+        const t = process.hrtime.bigint();
+        await c.request({ type: 'request-identities' });
+        list.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+      const n = algo === 'rsa4096' ? 100 : 300;
+      const signs: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = process.hrtime.bigint();
+        await sign(c, key, data, flags);
+        signs.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+      c.close();
+      await stopDaemon(d);
+      perAlgo[algo] = { listMs: stats(list), signMs: stats(signs), signatures: n };
+      process.stderr.write(`${algo}: list ${JSON.stringify(stats(list))} sign ${JSON.stringify(stats(signs))}\n`);
+    }
+    results['algorithms'] = perAlgo;
+
+    // APDUs per steady-state signature, counted from the card's trace log.
+    {
+      const d = await startDaemon(dir, 'ed25519', 'warn,card=trace');
+      const c = await AgentClient.connect(d.socket);
+      const key = await firstKey(c);
+      await sign(c, key, data, 0);
+      const count = (): number => d.stderr().split('\n').filter((l) => l.includes('"direction":"command"')).length;
+      const before = count();
+      for (let i = 0; i < 100; i++) await sign(c, key, data, 0);
+      await new Promise((r) => setTimeout(r, 200));
+      results['apdusPerSignature'] = (count() - before) / 100;
+      c.close();
+      await stopDaemon(d);
+    }
+
+    // Throughput with 8 concurrent clients, and memory over 10,000 signatures (Ed25519).
+    {
+      const d = await startDaemon(dir, 'ed25519', 'warn');
+      const clients = await Promise.all(Array.from({ length: 8 }, () => AgentClient.connect(d.socket)));
+      const key = await firstKey(clients[0]!);
+      // Warm up first: V8 sizes its heap during the first thousands of requests; growth after
+      // that is what a long-running daemon would keep.
+      for (let i = 0; i < 2000; i++) await sign(clients[i % 8]!, key, data, 0);
+      const rssBefore = await rssKiB(d.child.pid!);
+      const total = 10_000;
+      let next = 0;
+      const t0 = process.hrtime.bigint();
+      await Promise.all(
+        clients.map(async (c) => {
+          while (next < total) {
+            next++;
+            await sign(c, key, data, 0);
+          }
+        }),
+      );
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const rssAfter = await rssKiB(d.child.pid!);
+      results['concurrent8'] = { signatures: total, seconds: round(seconds), perSecond: Math.round(total / seconds) };
+      // And 10,000 more: a leak keeps growing, a settled heap does not.
+      next = 0;
+      await Promise.all(
+        clients.map(async (c) => {
+          while (next < total) {
+            next++;
+            await sign(c, key, data, 0);
+          }
+        }),
+      );
+      const rssAfter2 = await rssKiB(d.child.pid!);
+      results['rssKiB'] = { afterWarmup: rssBefore, after10000: rssAfter, growth: rssAfter - rssBefore, after20000: rssAfter2 };
+      for (const c of clients) c.close();
+      await stopDaemon(d);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await mkdir('bench-results', { recursive: true });
+  await writeFile('bench-results/results.json', `${JSON.stringify(results, null, 2)}\n`);
+  printTable(results);
+}
+
+function printTable(r: Record<string, unknown>): void {
+  const algos = r['algorithms'] as Record<string, { listMs: { p50: number; p95: number }; signMs: { p50: number; p95: number } }>;
+  const lines = ['| key | list p50 (ms) | list p95 (ms) | sign p50 (ms) | sign p95 (ms) |', '|---|---|---|---|---|'];
+  for (const [algo, v] of Object.entries(algos)) lines.push(`| ${algo} | ${v.listMs.p50} | ${v.listMs.p95} | ${v.signMs.p50} | ${v.signMs.p95} |`);
+  const c = r['concurrent8'] as { perSecond: number };
+  const m = r['rssKiB'] as { afterWarmup: number; after10000: number; growth: number; after20000: number };
+  lines.push('', `APDUs per steady-state signature: ${String(r['apdusPerSignature'])}`);
+  lines.push(`8 concurrent clients (Ed25519): ${c.perSecond} signatures/s`);
+  lines.push(`daemon RSS: ${m.afterWarmup} KiB after 2,000 warm-up signatures, ${m.after10000} KiB after 10,000 more (growth ${m.growth} KiB), ${m.after20000} KiB after 20,000`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+await main();
