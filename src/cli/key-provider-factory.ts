@@ -11,6 +11,9 @@ import { KeychainPins, OsKeychain, type Keychain } from '../pins/keychain-pins.j
 import { Secret } from '../secret.js';
 import type { SimAlgorithm } from '../simulator/card-keys.js';
 import { InProcessTransport } from '../simulator/in-process-transport.js';
+import { PcscMonitor } from '../card/pcsc/pcsc-monitor.js';
+import { PcscTransport } from '../card/pcsc/pcsc-transport.js';
+import { CardBusyError } from '../errors.js';
 import { VirtualCard } from '../simulator/virtual-card.js';
 
 export type { KeyProvider };
@@ -67,6 +70,12 @@ export async function createKeyProvider(options: KeyProviderOptions): Promise<Ke
     if (options.simulate.presetPin !== false) await pins.preset(entry.ident, new Secret(SIMULATOR_PIN));
     options.log.info({ ident: entry.ident, state: path, algorithm: options.simulate.algorithm }, 'simulated card ready (its User PIN is the factory default, see the README)');
   }
+  if (options.simulate === undefined) {
+    const monitor = new PcscMonitor(getLogger('pcsc'));
+    watchPcsc(monitor, registry);
+    monitor.start();
+    closers.push(async () => monitor.stop());
+  }
   return {
     provider,
     registry,
@@ -76,4 +85,45 @@ export async function createKeyProvider(options: KeyProviderOptions): Promise<Ke
       await registry.closeAll();
     },
   };
+}
+
+/** Cards come and go with the readers pcscd reports; each is opened once and kept. */
+function watchPcsc(monitor: PcscMonitor, registry: CardRegistry): void {
+  const log = getLogger('pcsc');
+  const pending = new Map<string, NodeJS.Timeout>();
+  const attach = async (reader: string): Promise<void> => {
+    pending.delete(reader);
+    const context = monitor.pcscContext;
+    if (context === undefined) return;
+    let transport: PcscTransport | undefined;
+    try {
+      transport = await PcscTransport.connect(context, reader);
+      const t = transport;
+      const entry = await registry.attach(reader, t);
+      // Another application reset the card: select again; the PIN is verified again on 6982.
+      t.onReset = async () => {
+        log.info({ reader, ident: entry.ident }, 'card was reset by another application; selecting it again');
+        entry.pinVerified = false;
+        await entry.card.reselect();
+      };
+    } catch (err) {
+      await transport?.close();
+      if (err instanceof CardBusyError) {
+        log.warn({ reader }, err.message);
+        // Try again while the card stays in the reader.
+        const timer = setTimeout(() => void attach(reader), 1000);
+        timer.unref();
+        pending.set(reader, timer);
+        return;
+      }
+      log.warn({ reader, err: err instanceof Error ? err.message : String(err) }, 'card not used: not an OpenPGP card, or it did not answer');
+    }
+  };
+  monitor.on('card-inserted', (reader) => void attach(reader));
+  monitor.on('card-removed', (reader) => {
+    const t = pending.get(reader);
+    if (t !== undefined) clearTimeout(t);
+    pending.delete(reader);
+    registry.detach(reader);
+  });
 }
