@@ -34,6 +34,8 @@ export interface KeySource {
   readonly provider: KeyProvider;
   readonly registry: CardRegistry;
   readonly pins: KeychainPins;
+  /** Starts watching for cards (PC/SC); resolves once the cards present now are attached. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -70,16 +72,23 @@ export async function createKeyProvider(options: KeyProviderOptions): Promise<Ke
     if (options.simulate.presetPin !== false) await pins.preset(entry.ident, new Secret(SIMULATOR_PIN));
     options.log.info({ ident: entry.ident, state: path, algorithm: options.simulate.algorithm }, 'simulated card ready (its User PIN is the factory default, see the README)');
   }
+  let start = async (): Promise<void> => {};
   if (options.simulate === undefined) {
     const monitor = new PcscMonitor(getLogger('pcsc'));
-    watchPcsc(monitor, registry);
-    monitor.start();
+    const watcher = watchPcsc(monitor, registry);
+    start = async () => {
+      const firstScan = new Promise<void>((resolve) => monitor.once('scanned', resolve));
+      monitor.start();
+      await firstScan;
+      await watcher.settled();
+    };
     closers.push(async () => monitor.stop());
   }
   return {
     provider,
     registry,
     pins,
+    start,
     close: async () => {
       for (const c of closers) await c();
       await registry.closeAll();
@@ -88,9 +97,10 @@ export async function createKeyProvider(options: KeyProviderOptions): Promise<Ke
 }
 
 /** Cards come and go with the readers pcscd reports; each is opened once and kept. */
-function watchPcsc(monitor: PcscMonitor, registry: CardRegistry): void {
+function watchPcsc(monitor: PcscMonitor, registry: CardRegistry): { settled(): Promise<void> } {
   const log = getLogger('pcsc');
   const pending = new Map<string, NodeJS.Timeout>();
+  const inFlight = new Set<Promise<void>>();
   const attach = async (reader: string): Promise<void> => {
     pending.delete(reader);
     const context = monitor.pcscContext;
@@ -119,11 +129,20 @@ function watchPcsc(monitor: PcscMonitor, registry: CardRegistry): void {
       log.warn({ reader, err: err instanceof Error ? err.message : String(err) }, 'card not used: not an OpenPGP card, or it did not answer');
     }
   };
-  monitor.on('card-inserted', (reader) => void attach(reader));
+  monitor.on('card-inserted', (reader) => {
+    const p = attach(reader);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  });
   monitor.on('card-removed', (reader) => {
     const t = pending.get(reader);
     if (t !== undefined) clearTimeout(t);
     pending.delete(reader);
     registry.detach(reader);
   });
+  return {
+    settled: async () => {
+      await Promise.allSettled([...inFlight]);
+    },
+  };
 }

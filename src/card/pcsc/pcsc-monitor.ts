@@ -6,6 +6,8 @@ import { smartcard, type PcscContext } from './smartcard-binding.js';
 export interface PcscMonitorEvents {
   'card-inserted': [reader: string];
   'card-removed': [reader: string];
+  /** After each look at the readers (successful or not). */
+  scanned: [];
 }
 
 /**
@@ -61,6 +63,7 @@ export class PcscMonitor extends EventEmitter<PcscMonitorEvents> {
     } catch (err) {
       this.lost(err);
     }
+    this.emit('scanned');
   }
 
   private update(now: Set<string>): void {

@@ -44,6 +44,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
     await server.listen(opts.address);
+    // Cards are looked for once the socket is ours: a refused start touches no card.
+    await keys.start();
     log.info({ address: describeAddress(opts.address) }, 'agent started');
     if (opts.printEnv !== undefined && opts.address.kind !== 'fd') {
       await opts.stdout(foregroundOutput(opts.printEnv, opts.address.path, process.pid));

@@ -32,6 +32,7 @@ export interface StatusOptions {
 export async function runStatus(opts: StatusOptions): Promise<number> {
   const source = await createKeyProvider({ env: opts.env, log: getLogger('cli'), simulate: opts.simulate === undefined ? undefined : { ...opts.simulate, presetPin: false }, notify: false });
   try {
+    await source.start();
     const rows: CardStatus[] = [];
     for (const e of source.registry.list()) {
       const aut = e.card.applicationData.algorithms.aut;

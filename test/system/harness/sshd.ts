@@ -118,6 +118,8 @@ export class Sshd {
           'KbdInteractiveAuthentication no',
           'PubkeyAuthentication yes',
           `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+          // Concurrent-login tests open many connections at once; the default (10:30:100) drops some.
+          'MaxStartups 100:30:200',
           'LogLevel VERBOSE',
           '',
         ].join('\n'),

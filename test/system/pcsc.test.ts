@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AgentProcess, REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
+import { IP, PCSCD, PcscSandbox, VPCD_DRIVER } from './harness/pcsc-sandbox.js';
+import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
+
+/** cleanEnv() hides pcscd from child processes; these talk to the sandbox's. */
+const REAL_PCSCD = { PCSCLITE_CSOCK_NAME: undefined };
+
+/** Waits until `check` is true (polling), or fails with `what`. */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [PCSCD, VPCD_DRIVER, IP, SSHD, SSH, SSH_ADD], () => {
+  let sandbox: PcscSandbox;
+  let sshd: Sshd;
+  let agent: AgentProcess;
+  let dir: string;
+  const keys: string[] = [];
+
+  const env = (): NodeJS.ProcessEnv => cleanEnv({ SSH_AUTH_SOCK: agent.socketPath });
+  const listKeys = async (): Promise<string[]> => {
+    const r = await runProgram(SSH_ADD, ['-L'], { env: env() });
+    return r.code === 0 ? r.stdout.trim().split('\n') : [];
+  };
+  const login = () => sshLogin({ port: sshd.port, agentSocket: agent.socketPath, command: 'echo ok' });
+  async function addPin(ident: string): Promise<void> {
+    const askpass = join(dir, 'askpass');
+    await writeFile(askpass, "#!/bin/sh\necho 123456\n");
+    await chmod(askpass, 0o700);
+    // -t: in memory only (no keychain in this test).
+    const r = await runProgram(SSH_ADD, ['-t', '3600', '-s', ident], { env: cleanEnv({ SSH_AUTH_SOCK: agent.socketPath, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' }) });
+    expect(r.stderr).toContain('Card added');
+  }
+  async function startAgent(): Promise<void> {
+    agent = await AgentProcess.start({ socketPath: join(dir, 'agent.sock'), args: ['--no-notify', '-a', join(dir, 'agent.sock')], env: REAL_PCSCD });
+  }
+
+  beforeAll(async () => {
+    dir = await makeTempDir();
+    sandbox = await PcscSandbox.start();
+    await sandbox.card(0, 'card-a', '--algo', 'ed25519');
+    sshd = await Sshd.start();
+    await startAgent();
+  });
+
+  afterAll(async () => {
+    await sshd?.stop();
+    await sandbox?.stop(); // before cleanupSystem(), which removes the sandbox's directory
+    await cleanupSystem();
+  });
+
+  it('lists the plugged card with its ident, and logs in with it after ssh-add -s', async () => {
+    await eventually('the card is listed', async () => (await listKeys()).length === 1);
+    const [line] = await listKeys();
+    expect(line).toMatch(/^ssh-ed25519 \S+ FF00:[0-9A-F]{8}$/);
+    keys.push(line!);
+    await sshd.authorize(...keys);
+    await addPin(line!.split(' ')[2]!);
+    const r = await login();
+    expect(r.stdout).toBe('ok\n');
+  });
+
+  it('a card plugged in while the agent runs is listed, and logs in too', async () => {
+    await sandbox.card(1, 'card-b', '--algo', 'p256');
+    await eventually('two cards are listed', async () => (await listKeys()).length === 2);
+    const second = (await listKeys()).find((l) => l.startsWith('ecdsa-sha2-nistp256'))!;
+    keys.push(second);
+    await addPin(second.split(' ')[2]!);
+    // Only the second card's key is authorized now: the login must go through it.
+    await sshd.authorize(second);
+    expect((await login()).stdout).toBe('ok\n');
+    await sshd.authorize(...keys);
+  });
+
+  it('a card pulled out disappears; the other keeps working', async () => {
+    await sandbox.uncard(1);
+    await eventually('one card is left', async () => (await listKeys()).length === 1);
+    expect(await listKeys()).toEqual([keys[0]]);
+    expect((await login()).stdout).toBe('ok\n');
+    expect(agent.stderr).toContain('card removed');
+  });
+
+  it('a reset by another application: the agent reconnects, selects and verifies again', async () => {
+    const resetter = `
+      const { createRequire } = require('node:module');
+      const sc = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))})('smartcard');
+      (async () => {
+        const ctx = new sc.Context();
+        const reader = ctx.listReaders().find((r) => r.name.endsWith('00 00'));
+        const card = await reader.connect(sc.SCARD_SHARE_SHARED, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
+        card.disconnect(sc.SCARD_RESET_CARD);
+        ctx.close();
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const r = await runProgram(process.execPath, ['-e', resetter], { env: cleanEnv(REAL_PCSCD) });
+    expect(r.stderr).toBe('');
+    expect((await login()).stdout).toBe('ok\n');
+    expect(agent.stderr).toContain('card was reset by another application');
+  });
+
+  it('pcscd killed and restarted: the card comes back and signs, with no agent restart', async () => {
+    await sandbox.restartPcscd();
+    await eventually('the card is listed again', async () => (await listKeys()).length === 1, 30_000);
+    await eventually('a login works again', async () => (await login()).code === 0, 30_000);
+    expect(agent.status).toBeUndefined();
+  });
+
+  it('twenty concurrent ssh logins all succeed', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => login()));
+    expect(results.filter((r) => r.stdout !== 'ok\n').map((r) => r.stderr)).toEqual([]);
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, () => 'ok\n'));
+  });
+
+  it('a card held exclusively by another program: the agent says why, and takes the card once it is free', async () => {
+    await agent.stop();
+    const holderScript = `
+      const { createRequire } = require('node:module');
+      const sc = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))})('smartcard');
+      (async () => {
+        const ctx = new sc.Context();
+        const reader = ctx.listReaders().find((r) => r.name.endsWith('00 00'));
+        // pcscd frees the stopped agent's connection a moment after it exits.
+        for (let i = 0; ; i++) {
+          try {
+            await reader.connect(sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
+            break;
+          } catch (e) {
+            if (i > 50) throw e;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        console.log('holding');
+        setInterval(() => {}, 1000);
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const holder: ChildProcess = spawn(process.execPath, ['-e', holderScript], { env: cleanEnv(REAL_PCSCD), stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.on('data', (d: Buffer) => (d.toString().includes('holding') ? resolve() : undefined));
+        let err = '';
+        holder.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+        holder.once('exit', (code) => reject(new Error(`holder exited ${code}: ${err}`)));
+      });
+      await startAgent();
+      await eventually('the agent names the cause', async () => agent.stderr.includes('pcsc-shared'));
+      expect(await listKeys()).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    await eventually('the card is taken once free', async () => (await listKeys()).length === 1);
+  });
+});
