@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from './agent-client.js';
+import { pcscComparison } from './pcsc-bench.js';
 
 /**
  * npm run bench: the agent as users run it (a separate daemon process behind its unix socket),
@@ -167,9 +168,20 @@ async function main(): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  try {
+    results['pcsc'] = await pcscComparison(['ed25519', 'p256', 'rsa2048'], 200);
+  } catch (err) {
+    results['pcsc'] = { error: `not measured: ${err instanceof Error ? err.message : String(err)}` };
+  }
   await mkdir('bench-results', { recursive: true });
   await writeFile('bench-results/results.json', `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
+}
+
+interface PcscFig {
+  apdusPerSignature: number;
+  listMs: { p50: number; p95: number };
+  signMs: { p50: number; p95: number };
 }
 
 function printTable(r: Record<string, unknown>): void {
@@ -181,6 +193,17 @@ function printTable(r: Record<string, unknown>): void {
   lines.push('', `APDUs per steady-state signature: ${String(r['apdusPerSignature'])}`);
   lines.push(`8 concurrent clients (Ed25519): ${c.perSecond} signatures/s`);
   lines.push(`daemon RSS: ${m.afterWarmup} KiB after 2,000 warm-up signatures, ${m.after10000} KiB after 10,000 more (growth ${m.growth} KiB), ${m.after20000} KiB after 20,000`);
+  const pcsc = r['pcsc'] as Record<string, { ours: PcscFig; gpgAgent: PcscFig | { error: string } }> | { error: string };
+  if ('error' in pcsc && typeof pcsc.error === 'string') {
+    lines.push('', `PC/SC comparison: ${pcsc.error}`);
+  } else {
+    lines.push('', 'Over pcscd + vpcd, same virtual card:', '', '| key | agent | APDUs/signature | list p50 | list p95 | sign p50 | sign p95 |', '|---|---|---|---|---|---|---|');
+    for (const [algo, v] of Object.entries(pcsc as Record<string, { ours: PcscFig; gpgAgent: PcscFig | { error: string } }>)) {
+      const row = (who: string, f: PcscFig | { error: string }): string =>
+        'error' in f ? `| ${algo} | ${who} | failed: ${f.error} | | | | |` : `| ${algo} | ${who} | ${f.apdusPerSignature} | ${f.listMs.p50} | ${f.listMs.p95} | ${f.signMs.p50} | ${f.signMs.p95} |`;
+      lines.push(row('openpgp-card-agent', v.ours), row('gpg-agent + scdaemon', v.gpgAgent));
+    }
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

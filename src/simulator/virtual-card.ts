@@ -163,8 +163,12 @@ export class VirtualCard extends EventEmitter {
     w?.();
   }
 
+  /** Command APDUs processed since the card was loaded (benchmarks count APDUs per signature). */
+  apduCount = 0;
+
   /** One command APDU in, response data + SW out. Never throws. */
   async process(apdu: Uint8Array): Promise<Uint8Array> {
+    this.apduCount++;
     try {
       return await this.dispatch(apdu);
     } catch (err) {

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { setRootLogger, getLogger } from '../log.js';
@@ -48,6 +49,10 @@ const bridge = new VpcdBridge(card, Number(values.port), values.host, log);
 bridge.start();
 log.info({ ident: card.ident, port: Number(values.port) }, 'virtual card ready');
 process.on('SIGUSR1', () => card.touch());
+// SIGUSR2: write how many APDUs the card has processed to STATE.apdus (for the benchmark).
+process.on('SIGUSR2', () => {
+  writeFileSync(`${values.state!}.apdus`, String(card.apduCount));
+});
 const stop = (): void => {
   void bridge.close().then(() => process.exit(0));
 };

@@ -108,8 +108,15 @@ const tail: fc.Arbitrary<Uint8Array> = fc.oneof(
   }),
 );
 
+/**
+ * No LOCK: a random LOCK that happens to be well formed locks the agent, and every later random
+ * UNLOCK then waits out OpenSSH's growing back-off (up to 10 s each), which turns this into a
+ * test of the back-off. LOCK/UNLOCK have tests of their own.
+ */
+const notLock = body.filter((b) => b[0] !== 22);
+
 const scenario = fc.record({
-  frames: fc.array(body, { minLength: FRAMES_PER_CONNECTION, maxLength: FRAMES_PER_CONNECTION }),
+  frames: fc.array(notLock, { minLength: FRAMES_PER_CONNECTION, maxLength: FRAMES_PER_CONNECTION }),
   tail,
   cuts: fc.array(fc.nat(), { maxLength: 8 }),
 });

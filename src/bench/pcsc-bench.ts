@@ -1,0 +1,137 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Secret } from '../secret.js';
+import { AgentClient } from './agent-client.js';
+import { GnupgHome } from './gnupg-home.js';
+
+const run = promisify(execFile);
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MAIN = resolve(HERE, '../cli/main.js');
+const SANDBOX = resolve(HERE, '../../scripts/pcsc-sandbox');
+
+export interface AgentFigures {
+  listMs: { p50: number; p95: number };
+  signMs: { p50: number; p95: number };
+  apdusPerSignature: number;
+}
+
+const round = (v: number): number => Math.round(v * 1000) / 1000;
+function stats(samples: number[]): { p50: number; p95: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+  return { p50: round(at(50)), p95: round(at(95)) };
+}
+
+async function waitForSocket(path: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect({ path }, () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${path}`);
+}
+
+/** The card process's APDU count (it writes it on SIGUSR2). */
+async function cardApdus(dir: string, state: string): Promise<number> {
+  const pid = Number(await readFile(join(dir, 'card-0.pid'), 'utf8'));
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 150));
+  return Number(await readFile(`${state}.apdus`, 'utf8'));
+}
+
+/** Lists and signs through `socket`; the key is the first listed. */
+async function measure(socket: string, dir: string, state: string, flags: number, n: number): Promise<AgentFigures> {
+  const c = await AgentClient.connect(socket);
+  const data = new Uint8Array(128).fill(7);
+  const first = await c.request({ type: 'request-identities' });
+  if (first.type !== 'identities-answer' || first.identities.length === 0) throw new Error(`agent on ${socket} lists no key`);
+  const key = first.identities[0]!.keyBlob;
+  const sign = async (): Promise<void> => {
+    const r = await c.request({ type: 'sign-request', keyBlob: key, data, flags });
+    if (r.type !== 'sign-response') throw new Error(`signing through ${socket} failed`);
+  };
+  for (let i = 0; i < 5; i++) await sign(); // warm up (PIN verification, caches)
+  const list: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await c.request({ type: 'request-identities' });
+    list.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  const before = await cardApdus(dir, state);
+  const signs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await sign();
+    signs.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  const after = await cardApdus(dir, state);
+  c.close();
+  return { listMs: stats(list), signMs: stats(signs), apdusPerSignature: round((after - before) / n) };
+}
+
+/**
+ * Ours and gpg-agent side by side on the same virtual card behind real pcscd + vpcd (in the
+ * quickack namespace of scripts/pcsc-sandbox). Needs root (network namespaces) and GnuPG.
+ */
+export async function pcscComparison(algorithms: readonly string[], n: number): Promise<Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }>> {
+  const out: Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }> = {};
+  const dir = await mkdtemp(join(tmpdir(), 'oca-bench-pcsc-'));
+  const env = { ...process.env };
+  delete env['PCSCLITE_CSOCK_NAME'];
+  await run(SANDBOX, ['start', dir], { env });
+  try {
+    for (const algo of algorithms) {
+      const state = join(dir, `card-${algo}.json`);
+      await run(SANDBOX, ['card', dir, '0', state, '--algo', algo], { env });
+      const socket = join(dir, `ours-${algo}.sock`);
+      const ours: ChildProcess = spawn(process.execPath, [MAIN, '--no-notify', '-a', socket], { env: { ...env, DEBUG: 'warn' }, stdio: 'ignore' });
+      let oursFigures: AgentFigures;
+      try {
+        await waitForSocket(socket);
+        const c = await AgentClient.connect(socket);
+        let ident = '';
+        for (let i = 0; i < 100 && ident === ''; i++) {
+          const r = await c.request({ type: 'request-identities' });
+          if (r.type === 'identities-answer' && r.identities.length > 0) ident = r.identities[0]!.comment;
+          else await new Promise((res) => setTimeout(res, 100));
+        }
+        const added = await c.request({ type: 'add-smartcard-key-constrained', readerId: ident, pin: new Secret('123456'), constraints: [{ kind: 'lifetime', seconds: 3600 }] });
+        if (added.type !== 'success') throw new Error('ssh-add -s failed for our agent');
+        c.close();
+        const flags = algo.startsWith('rsa') ? 4 : 0;
+        oursFigures = await measure(socket, dir, state, flags, n);
+      } finally {
+        ours.kill('SIGTERM');
+      }
+      let gpgFigures: AgentFigures | { error: string };
+      const gpg = await GnupgHome.create('123456', env);
+      try {
+        await gpg.cardStatus();
+        const gpgSocket = await gpg.startAgent();
+        gpgFigures = await measure(gpgSocket, dir, state, algo.startsWith('rsa') ? 4 : 0, n);
+      } catch (err) {
+        gpgFigures = { error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
+      } finally {
+        await gpg.stop();
+      }
+      out[algo] = { ours: oursFigures, gpgAgent: gpgFigures };
+      process.stderr.write(`pcsc ${algo}: ours ${JSON.stringify(oursFigures)} gpg-agent ${JSON.stringify(gpgFigures)}\n`);
+      await run(SANDBOX, ['uncard', dir, '0'], { env });
+    }
+  } finally {
+    await run(SANDBOX, ['stop', dir], { env }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+  return out;
+}
