@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { algorithmAttributes, algorithmFromAttributes, decipherWith, generateKey, publicKeyTemplate, signWith, type SimAlgorithm, type Slot } from './card-keys.js';
+import { v4Fingerprint } from './openpgp-fingerprint.js';
 import { doGet, doSet, loadState, makeKdf, MAX_RETRIES, saveState, type CardState } from './card-state.js';
 import { parseCommandApdu, type CommandApdu } from './command-apdu.js';
 import { concat, hex, parseTlvs, tlv, unhex } from './tlv-build.js';
@@ -504,10 +505,15 @@ export class VirtualCard extends EventEmitter {
     return publicKeyTemplate(key);
   }
 
+  /** Generation time and v4 fingerprint, as the host that generated the key would write them. */
   private recordKeyGenerated(slot: Slot): void {
     const now = Math.floor(Date.now() / 1000);
     const timeTag = { sig: 0xce, dec: 0xcf, aut: 0xd0 }[slot];
     doSet(this.state, timeTag, Uint8Array.of(now >>> 24, (now >>> 16) & 0xff, (now >>> 8) & 0xff, now & 0xff));
+    const key = this.state.keys[slot];
+    if (key === undefined) return;
+    const fpTag = { sig: 0xc7, dec: 0xc8, aut: 0xc9 }[slot];
+    doSet(this.state, fpTag, v4Fingerprint(slot, algorithmAttributes(this.state.algorithms[slot], slot), publicKeyTemplate(key), now));
   }
 
   // PUT DATA (3.4.1 §7.2.8): PW3 for everything we accept, PW1 (82) for the private DOs 0101/0103.

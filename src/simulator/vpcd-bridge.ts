@@ -49,6 +49,8 @@ export class VpcdBridge {
   private queue: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce = false;
+  /** vpcd has asked for the ATR: pcscd is about to report the card present. */
+  private seenByReader = false;
 
   constructor(
     private readonly card: BridgedCard,
@@ -74,6 +76,7 @@ export class VpcdBridge {
     s.on('error', () => undefined);
     s.on('close', () => {
       this.socket = undefined;
+      this.seenByReader = false;
       if (this.closed) return;
       this.card.reset();
       this.retryTimer = setTimeout(() => this.start(), 200);
@@ -92,6 +95,8 @@ export class VpcdBridge {
           return;
         case VPCD_CTRL.ATR:
           s.write(vpcdFrame(this.card.atr));
+          if (!this.seenByReader) this.log?.info({ port: this.port }, 'pcscd sees the card');
+          this.seenByReader = true;
           return;
         default:
           // A one-byte APDU cannot exist; answer like a card that got too little.
