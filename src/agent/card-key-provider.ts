@@ -1,4 +1,4 @@
-import { CardStatusError, PinBlockedError, PinIncorrectError, PinRequiredError } from '../errors.js';
+import { CardStatusError, PinBlockedError, PinIncorrectError, PinRequiredError, TouchTimeoutError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
 import type { Constraint, Identity, KeyProvider, RequestContext } from './key-provider.js';
@@ -35,6 +35,7 @@ export interface CardKeyProviderOptions {
 }
 
 const SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982;
+const SW_SECURITY_ISSUE = 0x6600;
 
 /**
  * Serves the authentication keys of the plugged cards. Steady state: a signature is one
@@ -196,14 +197,19 @@ export class CardKeyProvider implements KeyProvider {
   }
 
   private async withTouchPrompt<T>(entry: CardEntry, host: string | undefined, op: () => Promise<T>): Promise<T> {
-    const notifier = this.opts.notifier;
-    if (notifier === undefined) return op();
+    const notifier = this.opts.notifier ?? { notify: () => undefined };
     const timer = setTimeout(() => {
       notifier.notify({ title: 'Touch your card', message: `Touch your card ${entry.ident}${host === undefined ? '' : ` (for ${host})`}` });
     }, this.opts.touchPromptAfterMs ?? 500);
     timer.unref();
     try {
       return await op();
+    } catch (err) {
+      // OpenPGP card 3.4.1 reserves 6600 for the user interaction flag: no touch in time.
+      if (err instanceof CardStatusError && err.sw === SW_SECURITY_ISSUE) {
+        throw new TouchTimeoutError(`card ${entry.ident} was not touched in time; the signature was not made`);
+      }
+      throw err;
     } finally {
       clearTimeout(timer);
     }

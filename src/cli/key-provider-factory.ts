@@ -103,11 +103,10 @@ function watchPcsc(monitor: PcscMonitor, registry: CardRegistry): { settled(): P
   const inFlight = new Set<Promise<void>>();
   const attach = async (reader: string): Promise<void> => {
     pending.delete(reader);
-    const context = monitor.pcscContext;
-    if (context === undefined) return;
+    if (monitor.pcscContext === undefined) return;
     let transport: PcscTransport | undefined;
     try {
-      transport = await PcscTransport.connect(context, reader);
+      transport = await PcscTransport.connect(reader);
       const t = transport;
       const entry = await registry.attach(reader, t);
       // Another application reset the card: select again; the PIN is verified again on 6982.

@@ -21,15 +21,15 @@ class Notes {
   }
 }
 
-async function setup(opts: { pin?: string; algo?: 'ed25519' | 'rsa2048' | 'p256' } = {}) {
-  const card = await VirtualCard.create({ authAlgorithm: opts.algo ?? 'ed25519' });
+async function setup(opts: { pin?: string; algo?: 'ed25519' | 'rsa2048' | 'p256'; card?: Parameters<typeof VirtualCard.create>[0]; touchPromptAfterMs?: number } = {}) {
+  const card = await VirtualCard.create({ authAlgorithm: opts.algo ?? 'ed25519', ...opts.card });
   const transport = new InProcessTransport(card);
   const registry = new CardRegistry(silent);
   const entry = await registry.attach('reader 0', transport);
   const pins = new SessionPins();
   if (opts.pin !== undefined) await pins.remember(entry.ident, new Secret(opts.pin), undefined);
   const notes = new Notes();
-  const provider = new CardKeyProvider({ registry, pins, log: silent, notifier: notes });
+  const provider = new CardKeyProvider({ registry, pins, log: silent, notifier: notes, ...(opts.touchPromptAfterMs === undefined ? {} : { touchPromptAfterMs: opts.touchPromptAfterMs }) });
   return { card, transport, registry, entry, pins, provider, notes };
 }
 
@@ -155,6 +155,21 @@ describe('CardKeyProvider', () => {
     transport.reinsert();
     await entry.card.reselect();
     expect(await provider.sign(entry.keyBlob!, DATA, 0, ctx)).not.toBeNull();
+  });
+
+  it('a card waiting for a touch gets a "Touch your card" notification; a quick one does not', async () => {
+    const slow = await setup({ pin: '123456', card: { touch: { aut: true }, autoTouchMs: 400 }, touchPromptAfterMs: 100 });
+    await slow.provider.sign(slow.entry.keyBlob!, DATA, 0, ctx); // verifies the PIN first
+    const touches = (): number => slow.notes.seen.filter((n) => n.message === `Touch your card ${slow.entry.ident}`).length;
+    expect(touches()).toBe(1);
+    const quick = await setup({ pin: '123456', touchPromptAfterMs: 100 });
+    await quick.provider.sign(quick.entry.keyBlob!, DATA, 0, ctx);
+    expect(quick.notes.seen.filter((n) => n.title === 'Touch your card')).toEqual([]);
+  });
+
+  it('no touch in time fails that request with a clear error', async () => {
+    const { provider, entry } = await setup({ pin: '123456', card: { touch: { aut: true }, touchTimeoutMs: 150 }, touchPromptAfterMs: 50 });
+    await expect(provider.sign(entry.keyBlob!, DATA, 0, ctx)).rejects.toThrow(/not touched in time/);
   });
 
   it('RSA honours the SHA-2 flags', async () => {

@@ -155,4 +155,15 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
     }
     await eventually('the card is taken once free', async () => (await listKeys()).length === 1);
   });
+
+  it('a card that wants a touch: the user is told to touch it, and the signature is made once touched', async () => {
+    await sandbox.card(1, 'card-touch', '--algo', 'ed25519', '--touch', '--auto-touch-ms', '1500');
+    await eventually('two cards are listed', async () => (await listKeys()).length === 2);
+    const line = (await listKeys()).find((l) => l !== keys[0])!;
+    await addPin(line.split(' ')[2]!);
+    await sshd.authorize(line);
+    const r = await login();
+    expect(r.stdout).toBe('ok\n');
+    expect(agent.stderr).toContain(`Touch your card ${line.split(' ')[2]!}`);
+  });
 });

@@ -18,15 +18,32 @@ export class PcscTransport implements CardTransport {
   private constructor(
     readonly name: string,
     private card: PcscCard,
+    private readonly context: PcscContext,
   ) {}
 
-  static async connect(context: PcscContext, readerName: string): Promise<PcscTransport> {
-    const reader = context.listReaders().find((r) => r.name === readerName);
-    if (reader === undefined) throw mapPcscError(new Error('Unknown reader'), readerName);
+  /**
+   * Each card gets a PC/SC context of its own: pcsc-lite serialises the calls on one context, so
+   * a transmit waiting for a touch would otherwise hold up the reader monitor's (synchronous)
+   * listing, and with it the whole event loop.
+   */
+  static async connect(readerName: string): Promise<PcscTransport> {
+    let context: PcscContext;
     try {
-      const card = await reader.connect(smartcard.SCARD_SHARE_SHARED, smartcard.SCARD_PROTOCOL_T0 | smartcard.SCARD_PROTOCOL_T1);
-      return new PcscTransport(readerName, card);
+      context = new smartcard.Context();
     } catch (err) {
+      throw mapPcscError(err, readerName);
+    }
+    try {
+      const reader = context.listReaders().find((r) => r.name === readerName);
+      if (reader === undefined) throw new Error('Unknown reader');
+      const card = await reader.connect(smartcard.SCARD_SHARE_SHARED, smartcard.SCARD_PROTOCOL_T0 | smartcard.SCARD_PROTOCOL_T1);
+      return new PcscTransport(readerName, card, context);
+    } catch (err) {
+      try {
+        context.close();
+      } catch {
+        // nothing more to free
+      }
       throw mapPcscError(err, readerName);
     }
   }
@@ -58,6 +75,11 @@ export class PcscTransport implements CardTransport {
       this.card.disconnect(smartcard.SCARD_LEAVE_CARD);
     } catch {
       // already gone with its card or pcscd
+    }
+    try {
+      this.context.close();
+    } catch {
+      // likewise
     }
   }
 }
