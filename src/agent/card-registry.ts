@@ -5,6 +5,7 @@ import type { CardPublicKey } from '../card/openpgp/public-key.js';
 import { AgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { sha256Fingerprint } from '../ssh/fingerprint.js';
+import { equalBytes } from '../wire/bytes.js';
 import { sshKeyBlobOf } from './card-ssh.js';
 import { SerialQueue } from './serial-queue.js';
 
@@ -97,7 +98,7 @@ export class CardRegistry extends EventEmitter<CardRegistryEvents> {
   }
 
   findByKeyBlob(blob: Uint8Array): CardEntry | undefined {
-    return this.list().find((e) => e.keyBlob !== undefined && sameBytes(e.keyBlob, blob));
+    return this.list().find((e) => e.keyBlob !== undefined && equalBytes(e.keyBlob, blob));
   }
 
   /** ssh-add -s/-e name a card by ident ("0006:12345678"); case and a "cardno:" prefix don't matter. */
@@ -113,12 +114,6 @@ export class CardRegistry extends EventEmitter<CardRegistryEvents> {
 
 export function normalizeIdent(ident: string): string {
   return ident.trim().replace(/^cardno:/i, '').replace('_', ':').toUpperCase();
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** An unknown ident names the plugged ones, so the user can correct it. */

@@ -117,23 +117,31 @@ function shellOf(opts: CliOptions, env: NodeJS.ProcessEnv): ShellSyntax {
   return shellFromEnv(env);
 }
 
-/** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */
-export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv[0] === 'status') return runStatusCommand(argv.slice(1), io);
-  const program = buildProgram();
+/**
+ * Parses `argv` with `cmd`; commander's own output (help, version, usage errors) goes to io.
+ * Returns the options, or the exit code when parsing ended the run.
+ */
+async function parseOptions<T>(cmd: Command, argv: readonly string[], io: CliIo): Promise<T | number> {
   let out = '';
   let err = '';
-  program.configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
-  let opts: CliOptions;
+  cmd.configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
   try {
-    program.parse([...argv], { from: 'user' });
-    opts = program.opts<CliOptions>();
+    cmd.parse([...argv], { from: 'user' });
+    return cmd.opts<T & Record<string, unknown>>();
   } catch (e) {
     if (out !== '') await io.stdout(out);
     if (err !== '') await io.stderr(err);
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     throw e;
   }
+}
+
+/** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'status') return runStatusCommand(argv.slice(1), io);
+  const parsed = await parseOptions<CliOptions>(buildProgram(), argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const opts = parsed;
 
   try {
     configureLogging(io.env, io.isTty);
@@ -175,20 +183,9 @@ interface StatusCliOptions {
 }
 
 async function runStatusCommand(argv: readonly string[], io: CliIo): Promise<number> {
-  const cmd = buildStatusCommand();
-  let out = '';
-  let err = '';
-  cmd.configureOutput({ writeOut: (s) => void (out += s), writeErr: (s) => void (err += s) });
-  let opts: StatusCliOptions;
-  try {
-    cmd.parse([...argv], { from: 'user' });
-    opts = cmd.opts<StatusCliOptions>();
-  } catch (e) {
-    if (out !== '') await io.stdout(out);
-    if (err !== '') await io.stderr(err);
-    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    throw e;
-  }
+  const parsed = await parseOptions<StatusCliOptions>(buildStatusCommand(), argv, io);
+  if (typeof parsed === 'number') return parsed;
+  const opts = parsed;
   try {
     configureLogging({ ...io.env, DEBUG: io.env['DEBUG'] ?? 'warn' }, io.isTty);
     const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState } : undefined;

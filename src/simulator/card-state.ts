@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { iteratedSaltedS2k } from '../card/openpgp/kdf.js';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SimAlgorithm, Slot, StoredKey } from './card-keys.js';
@@ -23,26 +24,13 @@ export interface CardState {
 
 export const MAX_RETRIES = 3;
 
-/** ITERSALTED_S2K (RFC 4880 §3.7.1.3), as OpenPGP card 3.4.1 §4.3.2 uses it for the KDF-DO. */
-export function kdfDerive(pin: Uint8Array, salt: Uint8Array, count: number, hash: 'sha256' | 'sha512'): Uint8Array {
-  const block = concat(salt, pin);
-  const h = createHash(hash);
-  let left = Math.max(count, block.length);
-  while (left > 0) {
-    const n = Math.min(left, block.length);
-    h.update(block.subarray(0, n));
-    left -= n;
-  }
-  return Uint8Array.from(h.digest());
-}
-
 /** A KDF-DO (F9) with ITERSALTED_S2K SHA-256, and the derived hashes of the given PINs. */
 export function makeKdf(pw1: string, rc: string | undefined, pw3: string): { kdfDo: Uint8Array; pw1: Uint8Array; pw3: Uint8Array; rc: Uint8Array } {
   const count = 0x02000000 >>> 5; // 1 MiB of hashing: quick enough for a simulator
   const salts = [randomBytes(8), randomBytes(8), randomBytes(8)].map((b) => Uint8Array.from(b)) as [Uint8Array, Uint8Array, Uint8Array];
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const d1 = kdfDerive(enc(pw1), salts[0], count, 'sha256');
-  const d3 = kdfDerive(enc(pw3), salts[2], count, 'sha256');
+  const d1 = iteratedSaltedS2k(enc(pw1), salts[0], count, 'sha256');
+  const d3 = iteratedSaltedS2k(enc(pw3), salts[2], count, 'sha256');
   const kdfDo = concat(
     tlv(0x81, Uint8Array.of(0x03)),
     tlv(0x82, Uint8Array.of(0x08)),
@@ -53,7 +41,7 @@ export function makeKdf(pw1: string, rc: string | undefined, pw3: string): { kdf
     tlv(0x87, d1),
     tlv(0x88, d3),
   );
-  return { kdfDo, pw1: d1, pw3: d3, rc: rc === undefined ? new Uint8Array(0) : kdfDerive(enc(rc), salts[1], count, 'sha256') };
+  return { kdfDo, pw1: d1, pw3: d3, rc: rc === undefined ? new Uint8Array(0) : iteratedSaltedS2k(enc(rc), salts[1], count, 'sha256') };
 }
 
 export async function loadState(path: string): Promise<CardState | undefined> {

@@ -1,3 +1,5 @@
+import { concatBytes } from '../wire/bytes.js';
+
 /** BER-TLV encoding for the card's responses (ISO 7816-4 §5.2.2). */
 export function tlv(tag: number, ...values: Uint8Array[]): Uint8Array {
   const value = concat(...values);
@@ -7,15 +9,7 @@ export function tlv(tag: number, ...values: Uint8Array[]): Uint8Array {
   return concat(Uint8Array.from(tagBytes), Uint8Array.from(lenBytes), value);
 }
 
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+export const concat = concatBytes;
 
 /** Parses a flat sequence of simple TLVs (one- or two-byte tags); lenient, for command data. */
 export function parseTlvs(b: Uint8Array): Map<number, Uint8Array> {

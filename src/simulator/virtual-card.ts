@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { algorithmAttributes, algorithmFromAttributes, decipherWith, generateKey, publicKeyTemplate, signWith, type SimAlgorithm, type Slot } from './card-keys.js';
+import { equalBytes } from '../wire/bytes.js';
 import { v4Fingerprint } from './openpgp-fingerprint.js';
 import { doGet, doSet, loadState, makeKdf, MAX_RETRIES, saveState, type CardState } from './card-state.js';
 import { parseCommandApdu, type CommandApdu } from './command-apdu.js';
@@ -431,7 +432,7 @@ export class VirtualCard extends EventEmitter {
   private async checkPin(which: 'pw1' | 'pw3' | 'rc', given: Uint8Array): Promise<void> {
     if (this.state.retries[which] === 0) throw new CardError(SW.AUTH_METHOD_BLOCKED);
     const expected = unhex(this.state.pins[which]);
-    if (!sameBytes(expected, given)) {
+    if (!equalBytes(expected, given)) {
       this.state.retries[which] -= 1;
       this.setVerified(which === 'pw3' ? 0x83 : 0x82, false);
       if (which === 'pw1') this.pw1Sign = false;
@@ -635,10 +636,3 @@ export class VirtualCard extends EventEmitter {
 }
 
 const UIF_TAG: Record<Slot, number> = { sig: 0xd6, dec: 0xd7, aut: 0xd8 };
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}

@@ -1,5 +1,6 @@
 import { CardStatusError, WireFormatError } from '../../errors.js';
 import type { CardTransport } from '../transport.js';
+import { concatBytes } from '../../wire/bytes.js';
 import { encodeCommand, type Command } from './command.js';
 import { statusError } from './status.js';
 
@@ -72,7 +73,7 @@ export class Iso7816Channel {
       r = await this.exchange({ cla: cmd.cla ?? 0, ins: 0xc0, p1: 0, p2: 0, le: r.sw & 0xff || 256 });
       parts.push(r.data);
     }
-    return { data: parts.length === 1 ? parts[0]! : concat(parts), sw: r.sw };
+    return { data: parts.length === 1 ? parts[0]! : concatBytes(...parts), sw: r.sw };
   }
 
   private withLe(cmd: Command): Command {
@@ -100,15 +101,5 @@ function blankData(apdu: Uint8Array, n: number): Uint8Array {
   const out = Uint8Array.from(apdu);
   const lcLen = apdu[4] === 0 && apdu.length > 5 + n ? 3 : 1;
   out.fill(0xff, 4 + lcLen, 4 + lcLen + n);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }

@@ -43,11 +43,16 @@ export function parseKdfDo(b: Uint8Array): KdfParams {
 export function deriveKdfPin(pin: Uint8Array, params: KdfParams, which: 'pw1' | 'rc' | 'pw3'): Uint8Array {
   if (params.algorithm === 'none') return pin;
   const salt = (which === 'pw1' ? params.saltPw1 : which === 'rc' ? params.saltRc : params.saltPw3) ?? new Uint8Array(0);
-  const block = new Uint8Array(salt.length + pin.length);
+  return iteratedSaltedS2k(pin, salt, params.iterations, params.hash);
+}
+
+/** RFC 4880 §3.7.1.3: hash `count` bytes of salt||secret repeated (at least one whole salt||secret). */
+export function iteratedSaltedS2k(secret: Uint8Array, salt: Uint8Array, count: number, hash: 'sha256' | 'sha512'): Uint8Array {
+  const block = new Uint8Array(salt.length + secret.length);
   block.set(salt, 0);
-  block.set(pin, salt.length);
-  const h = createHash(params.hash);
-  let left = Math.max(params.iterations, block.length);
+  block.set(secret, salt.length);
+  const h = createHash(hash);
+  let left = Math.max(count, block.length);
   while (left > 0) {
     const n = Math.min(left, block.length);
     h.update(block.subarray(0, n));
