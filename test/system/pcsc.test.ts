@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentProcess, REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
+import { AgentProcess, REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
 import { IP, PCSCD, PcscSandbox, VPCD_DRIVER } from './harness/pcsc-sandbox.js';
 import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
 
@@ -165,5 +165,17 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
     const r = await login();
     expect(r.stdout).toBe('ok\n');
     expect(agent.stderr).toContain(`Touch your card ${line.split(' ')[2]!}`);
+  });
+
+  it('status reads every card over PC/SC beside the running agent, without spending a PIN try', async () => {
+    const r = await runCli(['status', '--json'], { env: cleanEnv(REAL_PCSCD) });
+    expect(r.code).toBe(0);
+    const cards = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    expect(cards.map((c) => c['reader']).sort()).toEqual(['OCA Virtual Reader 00 00', 'OCA Virtual Reader 00 01']);
+    for (const c of cards) {
+      expect(c).toMatchObject({ usable: true, pinRetries: 3 });
+      expect(c['fingerprint']).toMatch(/^SHA256:/);
+    }
+    expect(cards.find((c) => c['reader'] === 'OCA Virtual Reader 00 01')?.['touch']).toBe('on');
   });
 });
