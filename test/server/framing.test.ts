@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WireFormatError } from '../../src/errors.js';
 import { AGENT_MAX_LEN, FrameSplitter, encodeFrame } from '../../src/server/framing.js';
+import { concatBytes } from '../../src/wire/bytes.js';
 
 function collect(maxLen?: number): { frames: Uint8Array[]; splitter: FrameSplitter } {
   const frames: Uint8Array[] = [];
@@ -9,15 +10,7 @@ function collect(maxLen?: number): { frames: Uint8Array[]; splitter: FrameSplitt
   return { frames, splitter };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
+const concat = (parts: Uint8Array[]): Uint8Array => concatBytes(...parts);
 
 describe('encodeFrame', () => {
   it('prefixes the body with its uint32 big-endian length', () => {
