@@ -18,6 +18,32 @@ export interface AgentFigures {
   listMs: { p50: number; p95: number };
   signMs: { p50: number; p95: number };
   apdusPerSignature: number;
+  /** Our daemon only: RSS after warm-up and after 10,000 more signatures over PC/SC. */
+  rssKiB?: { afterWarmup: number; after10000: number; growth: number };
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
+
+/** RSS of the daemon `pid` around 10,000 signatures through `socket` (after 2,000 to warm up). */
+async function rssOver(pid: number, socket: string, flags: number): Promise<{ afterWarmup: number; after10000: number; growth: number }> {
+  const c = await AgentClient.connect(socket);
+  const r = await c.request({ type: 'request-identities' });
+  if (r.type !== 'identities-answer' || r.identities.length === 0) throw new Error('no key');
+  const key = r.identities[0]!.keyBlob;
+  const data = new Uint8Array(128).fill(9);
+  const sign = async (): Promise<void> => {
+    const x = await c.request({ type: 'sign-request', keyBlob: key, data, flags });
+    if (x.type !== 'sign-response') throw new Error('signing failed');
+  };
+  for (let i = 0; i < 2000; i++) await sign();
+  const afterWarmup = await rssKiB(pid);
+  for (let i = 0; i < 10_000; i++) await sign();
+  const after10000 = await rssKiB(pid);
+  c.close();
+  return { afterWarmup, after10000, growth: after10000 - afterWarmup };
 }
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
@@ -111,6 +137,7 @@ export async function pcscComparison(algorithms: readonly string[], n: number): 
         c.close();
         const flags = algo.startsWith('rsa') ? 4 : 0;
         oursFigures = await measure(socket, dir, state, flags, n);
+        if (algo === 'ed25519') oursFigures.rssKiB = await rssOver(ours.pid!, socket, flags);
       } finally {
         ours.kill('SIGTERM');
       }

@@ -179,6 +179,7 @@ async function main(): Promise<void> {
 }
 
 interface PcscFig {
+  rssKiB?: { afterWarmup: number; after10000: number; growth: number };
   apdusPerSignature: number;
   listMs: { p50: number; p95: number };
   signMs: { p50: number; p95: number };
@@ -202,6 +203,10 @@ function printTable(r: Record<string, unknown>): void {
       const row = (who: string, f: PcscFig | { error: string }): string =>
         'error' in f ? `| ${algo} | ${who} | failed: ${f.error} | | | | |` : `| ${algo} | ${who} | ${f.apdusPerSignature} | ${f.listMs.p50} | ${f.listMs.p95} | ${f.signMs.p50} | ${f.signMs.p95} |`;
       lines.push(row('openpgp-card-agent', v.ours), row('gpg-agent + scdaemon', v.gpgAgent));
+    }
+    for (const [algo, v] of Object.entries(pcsc as Record<string, { ours: PcscFig }>)) {
+      const m = v.ours.rssKiB;
+      if (m !== undefined) lines.push('', `Our daemon over PC/SC (${algo}): RSS ${m.afterWarmup} KiB after 2,000 warm-up signatures, ${m.after10000} KiB after 10,000 more (growth ${m.growth} KiB)`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
