@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -20,7 +21,9 @@ const ALGORITHMS = [
 
 /** ssh2 client → ssh2 server on 127.0.0.1, authenticating with the agent's key; resolves true on success. */
 async function ssh2Login(agentSocket: string, authorizedLine: string): Promise<boolean> {
-  const hostKey = utils.generateKeyPairSync('ed25519');
+  // A SEC1 PEM host key from node:crypto: ssh2's own generator now and then emits an OpenSSH key
+  // that its parser then rejects ("Malformed OpenSSH private key").
+  const hostKey = { private: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }) };
   const allowed = utils.parseKey(authorizedLine);
   if (allowed instanceof Error) throw allowed;
   let verifiedSignature = false;
