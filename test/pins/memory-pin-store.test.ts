@@ -60,7 +60,7 @@ describe('MemoryPinStore', () => {
     const wipedBefore = wipe.mock.instances.length;
     vi.advanceTimersByTime(1000);
     expect(wipe.mock.instances.length).toBe(wipedBefore + 1);
-    const wiped = wipe.mock.instances.at(-1) as Secret;
+    const wiped = wipe.mock.instances.at(-1) as unknown as Secret;
     expect(wiped.reveal().every((b) => b === 0)).toBe(true);
     wipe.mockRestore();
   });
