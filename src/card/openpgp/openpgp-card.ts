@@ -52,7 +52,7 @@ export class OpenPgpCard {
 
   /** SELECT, then GET DATA 6E; sets the channel's limits from what the card says (2 APDUs + 61xx). */
   static async open(transport: CardTransport, options: OpenPgpCardOptions = {}): Promise<OpenPgpCard> {
-    const channel = new Iso7816Channel(transport, options.tracer);
+    const channel = new Iso7816Channel(transport, options.tracer === undefined ? {} : { tracer: options.tracer });
     await select(channel);
     const ard = parseApplicationData(await channel.transceive({ ins: INS.GET_DATA, p1: 0x00, p2: 0x6e, le: 0 }, 'GET DATA 6E'));
     const card = new OpenPgpCard(channel, ard);
@@ -71,9 +71,9 @@ export class OpenPgpCard {
   private applyLimits(): void {
     const a = this.appData;
     if (a.extendedLength && a.maxCommandBytes !== undefined && a.maxResponseBytes !== undefined) {
-      this.channel.setLimits({ extended: true, maxCommandData: Math.min(a.maxCommandBytes, 65535), maxResponse: a.maxResponseBytes });
+      this.channel.setLimits({ extended: true, maxCommand: a.maxCommandBytes, maxResponse: a.maxResponseBytes });
     } else {
-      this.channel.setLimits({ extended: false, maxCommandData: 255, maxResponse: 256 });
+      this.channel.setLimits({ extended: false, maxCommand: 255, maxResponse: 256 });
     }
   }
 
