@@ -8,7 +8,7 @@ export interface BridgedCard {
   reset(): void;
 }
 
-/** vpcd control messages: one byte (vsmartcard's vpcd.h). */
+/** vpcd control messages: one byte (vsmartcard vpcd.h: VPCD_CTRL_OFF/ON/RESET/ATR). */
 export const VPCD_CTRL = { OFF: 0x00, ON: 0x01, RESET: 0x02, ATR: 0x04 } as const;
 
 /**
@@ -49,6 +49,10 @@ export class VpcdBridge {
   private queue: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce = false;
+  /** Delay before the next connection attempt: doubles while vpcd stays away, reset on connect. */
+  private backoffMs = VpcdBridge.MIN_BACKOFF_MS;
+  static readonly MIN_BACKOFF_MS = 100;
+  static readonly MAX_BACKOFF_MS = 2000;
   /** vpcd has asked for the ATR: pcscd is about to report the card present. */
   private seenByReader = false;
 
@@ -71,6 +75,7 @@ export class VpcdBridge {
     s.on('connect', () => {
       this.log?.info({ port: this.port }, this.connectedOnce ? 'reconnected to vpcd' : 'connected to vpcd');
       this.connectedOnce = true;
+      this.backoffMs = VpcdBridge.MIN_BACKOFF_MS;
     });
     s.on('data', (chunk: Buffer) => framer.push(chunk));
     s.on('error', () => undefined);
@@ -78,8 +83,10 @@ export class VpcdBridge {
       this.socket = undefined;
       this.seenByReader = false;
       if (this.closed) return;
+      // The reader is gone (pcscd stopped or restarted): for the card that is a power cycle.
       this.card.reset();
-      this.retryTimer = setTimeout(() => this.start(), 200);
+      this.retryTimer = setTimeout(() => this.start(), this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, VpcdBridge.MAX_BACKOFF_MS);
     });
   }
 
