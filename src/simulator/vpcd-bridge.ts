@@ -11,6 +11,10 @@ export interface BridgedCard {
 /** vpcd control messages: one byte (vsmartcard vpcd.h: VPCD_CTRL_OFF/ON/RESET/ATR). */
 export const VPCD_CTRL = { OFF: 0x00, ON: 0x01, RESET: 0x02, ATR: 0x04 } as const;
 
+/** Reconnection delays while vpcd is away (pcscd stopped or restarting). */
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 2000;
+
 /**
  * Splits the vpcd byte stream into messages: a 2-byte big-endian length, then that many bytes.
  * vpcd writes the length and the payload separately, so messages arrive in pieces.
@@ -50,9 +54,7 @@ export class VpcdBridge {
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce = false;
   /** Delay before the next connection attempt: doubles while vpcd stays away, reset on connect. */
-  private backoffMs = VpcdBridge.MIN_BACKOFF_MS;
-  static readonly MIN_BACKOFF_MS = 100;
-  static readonly MAX_BACKOFF_MS = 2000;
+  private backoffMs = MIN_BACKOFF_MS;
   /** vpcd has asked for the ATR: pcscd is about to report the card present. */
   private seenByReader = false;
 
@@ -75,7 +77,7 @@ export class VpcdBridge {
     s.on('connect', () => {
       this.log?.info({ port: this.port }, this.connectedOnce ? 'reconnected to vpcd' : 'connected to vpcd');
       this.connectedOnce = true;
-      this.backoffMs = VpcdBridge.MIN_BACKOFF_MS;
+      this.backoffMs = MIN_BACKOFF_MS;
     });
     s.on('data', (chunk: Buffer) => framer.push(chunk));
     s.on('error', () => undefined);
@@ -86,7 +88,7 @@ export class VpcdBridge {
       // The reader is gone (pcscd stopped or restarted): for the card that is a power cycle.
       this.card.reset();
       this.retryTimer = setTimeout(() => this.start(), this.backoffMs);
-      this.backoffMs = Math.min(this.backoffMs * 2, VpcdBridge.MAX_BACKOFF_MS);
+      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
     });
   }
 
