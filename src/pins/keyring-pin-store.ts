@@ -22,6 +22,10 @@ export interface KeyringBackend {
 
 export const DEFAULT_KEYCHAIN_TIMEOUT_MS = 5000;
 
+/** An entry never written: deleting it probes whether the keychain answers at all. */
+const PROBE_SERVICE = 'openpgp-card-agent-probe';
+const PROBE_ACCOUNT = 'probe';
+
 const HINT =
   'On Linux this needs a D-Bus session (DBUS_SESSION_BUS_ADDRESS) with a Secret Service ' +
   '(gnome-keyring, KeePassXC) whose default collection is unlocked.';
@@ -38,8 +42,14 @@ export class NapiKeyringBackend implements KeyringBackend {
     private readonly service = KEYCHAIN_SERVICE,
   ) {}
 
-  get(account: string): Promise<string | null> {
-    return this.call('read the PIN', (signal) => new AsyncEntry(this.service, account).getPassword(signal));
+  async get(account: string): Promise<string | null> {
+    const pin = await this.call('read the PIN', (signal) => new AsyncEntry(this.service, account).getPassword(signal));
+    if (pin !== null) return pin;
+    // @napi-rs/keyring 2.x answers null both for "no such entry" and for "no keychain at all"
+    // (no D-Bus session, no Secret Service), while set and delete do fail. Deleting an entry
+    // nobody writes tells the two apart without touching anything: false when the store answers.
+    await this.call('read the PIN', (signal) => new AsyncEntry(PROBE_SERVICE, PROBE_ACCOUNT).deleteCredential(signal));
+    return null;
   }
 
   set(account: string, secret: string): Promise<void> {
