@@ -48,7 +48,7 @@ export class NapiKeyringBackend implements KeyringBackend {
     // @napi-rs/keyring 2.x answers null both for "no such entry" and for "no keychain at all"
     // (no D-Bus session, no Secret Service), while set and delete do fail. Deleting an entry
     // nobody writes tells the two apart without touching anything: false when the store answers.
-    await this.call('read the PIN', (signal) => new AsyncEntry(PROBE_SERVICE, PROBE_ACCOUNT).deleteCredential(signal));
+    await this.probe('read the PIN');
     return null;
   }
 
@@ -56,8 +56,16 @@ export class NapiKeyringBackend implements KeyringBackend {
     return this.call('store the PIN', (signal) => new AsyncEntry(this.service, account).setPassword(secret, signal));
   }
 
-  delete(account: string): Promise<boolean> {
-    return this.call('delete the PIN', (signal) => new AsyncEntry(this.service, account).deleteCredential(signal));
+  async delete(account: string): Promise<boolean> {
+    const deleted = await this.call('delete the PIN', (signal) => new AsyncEntry(this.service, account).deleteCredential(signal));
+    // Without a Secret Service the binding may still answer (from its Linux keyutils store):
+    // make sure the keychain proper was reachable, or a copy may be left there.
+    await this.probe('delete the PIN');
+    return deleted;
+  }
+
+  private probe(what: string): Promise<boolean> {
+    return this.call(what, (signal) => new AsyncEntry(PROBE_SERVICE, PROBE_ACCOUNT).deleteCredential(signal));
   }
 
   private async call<T>(what: string, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
