@@ -8,12 +8,8 @@ export interface BridgedCard {
   reset(): void;
 }
 
-/** vpcd control messages: one byte (vsmartcard vpcd.h: VPCD_CTRL_OFF/ON/RESET/ATR). */
+/** vpcd control messages: one byte (vsmartcard's vpcd.h). */
 export const VPCD_CTRL = { OFF: 0x00, ON: 0x01, RESET: 0x02, ATR: 0x04 } as const;
-
-/** Reconnection delays while vpcd is away (pcscd stopped or restarting). */
-const MIN_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2000;
 
 /**
  * Splits the vpcd byte stream into messages: a 2-byte big-endian length, then that many bytes.
@@ -53,8 +49,6 @@ export class VpcdBridge {
   private queue: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private connectedOnce = false;
-  /** Delay before the next connection attempt: doubles while vpcd stays away, reset on connect. */
-  private backoffMs = MIN_BACKOFF_MS;
   /** vpcd has asked for the ATR: pcscd is about to report the card present. */
   private seenByReader = false;
 
@@ -77,7 +71,6 @@ export class VpcdBridge {
     s.on('connect', () => {
       this.log?.info({ port: this.port }, this.connectedOnce ? 'reconnected to vpcd' : 'connected to vpcd');
       this.connectedOnce = true;
-      this.backoffMs = MIN_BACKOFF_MS;
     });
     s.on('data', (chunk: Buffer) => framer.push(chunk));
     s.on('error', () => undefined);
@@ -85,10 +78,8 @@ export class VpcdBridge {
       this.socket = undefined;
       this.seenByReader = false;
       if (this.closed) return;
-      // The reader is gone (pcscd stopped or restarted): for the card that is a power cycle.
       this.card.reset();
-      this.retryTimer = setTimeout(() => this.start(), this.backoffMs);
-      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+      this.retryTimer = setTimeout(() => this.start(), 200);
     });
   }
 

@@ -1,14 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../log.js';
 import { isServiceGone } from './pcsc-errors.js';
-import { PcscTransport } from './pcsc-transport.js';
 import { smartcard, type PcscContext } from './smartcard-binding.js';
 
 export interface PcscMonitorEvents {
   'card-inserted': [reader: string];
   'card-removed': [reader: string];
-  /** The reader itself went away (unplugged, or pcscd stopped); card-removed comes first. */
-  'reader-removed': [reader: string];
   /** After each look at the readers (successful or not). */
   scanned: [];
 }
@@ -22,7 +19,6 @@ export class PcscMonitor extends EventEmitter<PcscMonitorEvents> {
   private context: PcscContext | undefined;
   private timer: NodeJS.Timeout | undefined;
   private present = new Set<string>();
-  private readers = new Set<string>();
   private backoffMs = 0;
   private saidUnavailable = false;
   private stopped = false;
@@ -59,12 +55,10 @@ export class PcscMonitor extends EventEmitter<PcscMonitorEvents> {
         this.backoffMs = 0;
       }
       const now = new Set<string>();
-      const readers = new Set<string>();
       for (const r of this.context.listReaders()) {
-        readers.add(r.name);
         if ((r.state & smartcard.SCARD_STATE_PRESENT) !== 0 && (r.state & smartcard.SCARD_STATE_MUTE) === 0) now.add(r.name);
       }
-      this.update(now, readers);
+      this.update(now);
       this.schedule(this.intervalMs);
     } catch (err) {
       this.lost(err);
@@ -72,30 +66,18 @@ export class PcscMonitor extends EventEmitter<PcscMonitorEvents> {
     this.emit('scanned');
   }
 
-  private update(now: Set<string>, readers: Set<string>): void {
+  private update(now: Set<string>): void {
     for (const r of this.present) if (!now.has(r)) this.emit('card-removed', r);
-    for (const r of this.readers) if (!readers.has(r)) this.emit('reader-removed', r);
-    this.readers = readers;
     const before = this.present;
     this.present = now;
     for (const r of now) if (!before.has(r)) this.emit('card-inserted', r);
-  }
-
-  /** Readers that hold a card right now, as of the last look. */
-  get cardReaders(): readonly string[] {
-    return [...this.present];
-  }
-
-  /** Connects to the card in `reader` (shared mode, a PC/SC context of its own). */
-  connect(reader: string): Promise<PcscTransport> {
-    return PcscTransport.connect(reader);
   }
 
   private lost(err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
     if (/No readers available/i.test(msg)) {
       // pcscd runs but has no readers: not an error.
-      this.update(new Set(), new Set());
+      this.update(new Set());
       this.schedule(this.intervalMs);
       return;
     }
@@ -105,7 +87,7 @@ export class PcscMonitor extends EventEmitter<PcscMonitorEvents> {
       // gone already
     }
     this.context = undefined;
-    this.update(new Set(), new Set());
+    this.update(new Set());
     if (!this.saidUnavailable) {
       this.log.warn({ reason: msg, serviceGone: isServiceGone(err) }, 'pcscd is not reachable; cards will appear when it is');
       this.saidUnavailable = true;

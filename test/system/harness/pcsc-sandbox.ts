@@ -40,15 +40,6 @@ export class PcscSandbox {
     return this.run('restart-pcscd');
   }
 
-  /** Stops pcscd only: clients see the service gone, cards keep retrying. */
-  killPcscd(): Promise<void> {
-    return this.run('kill-pcscd');
-  }
-
-  startPcscd(): Promise<void> {
-    return this.run('start-pcscd');
-  }
-
   stop(): Promise<void> {
     return this.run('stop');
   }
