@@ -11,29 +11,15 @@ export const IP = '/usr/sbin/ip';
 export class PcscSandbox {
   private constructor(readonly dir: string) {}
 
-  /**
-   * Starts pcscd in the namespace; with `cards`, also that many cards (slots 0.., state in
-   * card-I.json, all with `algo`) and returns once pcscd reports each of them.
-   */
-  static async start(opts: { cards?: 0 | 1 | 2; algo?: string } = {}): Promise<PcscSandbox> {
+  static async start(): Promise<PcscSandbox> {
     const sb = new PcscSandbox(await makeTempDir('oca-pcsc-'));
-    try {
-      if (opts.cards === undefined) await sb.run('start');
-      else await sb.exec(['start', '--dir', sb.dir, '--cards', String(opts.cards), '--algo', opts.algo ?? 'ed25519']);
-    } catch (err) {
-      await sb.stop().catch(() => undefined);
-      throw err;
-    }
+    await sb.run('start');
     return sb;
   }
 
-  private run(...args: string[]): Promise<void> {
+  private async run(...args: string[]): Promise<void> {
     const [cmd, ...rest] = args;
-    return this.exec([cmd!, this.dir, ...rest]);
-  }
-
-  private async exec(args: string[]): Promise<void> {
-    const r = await runProgram(SANDBOX, args, { env: cleanEnv({ PCSCLITE_CSOCK_NAME: undefined }), timeoutMs: 60_000 });
+    const r = await runProgram(SANDBOX, [cmd!, this.dir, ...rest], { env: cleanEnv({ PCSCLITE_CSOCK_NAME: undefined }), timeoutMs: 60_000 });
     if (r.code !== 0) throw new Error(`pcsc-sandbox ${args.join(' ')} failed: ${r.stderr}`);
   }
 
@@ -52,15 +38,6 @@ export class PcscSandbox {
 
   restartPcscd(): Promise<void> {
     return this.run('restart-pcscd');
-  }
-
-  /** Stops pcscd only: clients see the service gone, cards keep retrying. */
-  killPcscd(): Promise<void> {
-    return this.run('kill-pcscd');
-  }
-
-  startPcscd(): Promise<void> {
-    return this.run('start-pcscd');
   }
 
   stop(): Promise<void> {
