@@ -44,6 +44,23 @@ describe('application related data: edge cases', () => {
     expect(ard.kdfSupported).toBe(false);
   });
 
+  it('a version 2.1 card without 7F66 takes its length limits from C0 (and only then)', () => {
+    const v2aid = '4f10d276000124010201000500001234' + '0000';
+    // Historical bytes: category 00, card capabilities 73 (3 bytes; third = 40: extended Lc/Le), status 05 9000.
+    const hist = '5f5208' + '00' + '7300' + '0040' + '059000';
+    // C0 of a 2.x card: flags, SM algorithm, max challenge, max certificate, max command data, max response data.
+    const c0 = 'c00a' + '7c00' + '0800' + '0800' + '0400' + '0600';
+    const body = v2aid + hist + c0;
+    const ard = parseApplicationData(unhex('6e' + (body.length / 2).toString(16) + body));
+    expect(ard.aid.version).toBe('2.1');
+    expect(ard.extendedLength).toBe(true);
+    expect([ard.maxCommandBytes, ard.maxResponseBytes]).toEqual([0x0400, 0x0600]);
+    // The same C0 on a 3.x card means other things: no limits from it.
+    const v3 = parseApplicationData(unhex('6e' + (body.length / 2).toString(16) + body.replace('d27600012401020100', 'd27600012401030400')));
+    expect(v3.aid.version).toBe('3.4');
+    expect(v3.maxCommandBytes).toBeUndefined();
+  });
+
   it('an ARD without AID is refused', () => {
     expect(() => parseApplicationData(unhex('6e03c40100'))).toThrow(WireFormatError);
   });
