@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
 import { ExtensionName } from '../protocol/codes.js';
-import { encodeQueryReply } from '../protocol/extension.js';
+import { queryResponse } from '../protocol/extension.js';
 import type { Request, RequestType, Response } from '../protocol/messages.js';
 import { decodeRequest } from '../protocol/request.js';
 import { encodeResponse } from '../protocol/response.js';
@@ -92,7 +92,9 @@ export class Agent implements FrameHandler {
   }
 
   private async dispatch(req: Request, conn: ConnectionContext): Promise<Response> {
-    const ctx: RequestContext = { conn, sessions: this.sessions.get(conn) ?? [] };
+    const sessions = this.sessions.get(conn) ?? [];
+    const session = sessions[sessions.length - 1];
+    const ctx: RequestContext = session === undefined ? { conn, sessions } : { conn, sessions, session };
     // OpenSSH ssh-agent.c process_message: while locked only UNLOCK works, and
     // REQUEST_IDENTITIES answers an empty list.
     if (this.lock !== null && req.type !== 'unlock') {
@@ -209,8 +211,7 @@ export class Agent implements FrameHandler {
     const ext = req.extension;
     switch (ext.kind) {
       case 'query':
-        // SUCCESS (not EXTENSION_RESPONSE) followed by the list, as OpenSSH-derived agents do.
-        return { type: 'success', contents: encodeQueryReply(SUPPORTED_EXTENSIONS) };
+        return queryResponse(SUPPORTED_EXTENSIONS);
       case 'session-bind': {
         const bindings = bindSession(this.sessions.get(ctx.conn) ?? [], ext);
         this.sessions.set(ctx.conn, bindings);
@@ -222,7 +223,9 @@ export class Agent implements FrameHandler {
         return SUCCESS;
       }
       case 'other':
-        // OpenSSH answers an unknown extension with plain SSH_AGENT_FAILURE.
+        // draft-miller-ssh-agent §3.8: an agent that does not support an extension MUST reply
+        // with an empty SSH_AGENT_FAILURE (EXTENSION_FAILURE is for a supported one that failed);
+        // OpenSSH's process_extension does the same.
         this.log.debug({ conn: ctx.conn.id, extension: ext.name }, 'unsupported extension');
         return FAILURE;
     }

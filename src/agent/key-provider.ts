@@ -24,7 +24,12 @@ export interface SessionBinding {
 /** What a key provider learns about the request it serves. */
 export interface RequestContext {
   conn: ConnectionContext;
-  /** Bindings recorded on this connection, oldest first. */
+  /**
+   * The latest session-bind@openssh.com binding on this connection, if any: the host this
+   * request is for (through `ssh -A`, the last hop).
+   */
+  session?: SessionBinding;
+  /** All bindings recorded on this connection, oldest first (several when forwarded). */
   sessions: readonly SessionBinding[];
 }
 

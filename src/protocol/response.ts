@@ -2,13 +2,20 @@ import { WireFormatError } from '../errors.js';
 import { Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
 import { AgentResponse } from './codes.js';
-import type { Identity, Response } from './messages.js';
+import type { Identity, RequestType, Response } from './messages.js';
 
 /** Each identity needs at least two empty strings: a bound on the count before we loop. */
 const MIN_IDENTITY_BYTES = 8;
 
-/** Decodes an agent reply body (type byte onwards). Throws only WireFormatError. */
-export function decodeResponse(body: Uint8Array): Response {
+/**
+ * Decodes an agent reply body (type byte onwards). Throws only WireFormatError.
+ *
+ * SSH_AGENT_SUCCESS carries bytes only in answer to an extension (draft-miller-ssh-agent §3.8:
+ * an extension may answer SUCCESS with extension-specific contents). Given the request type the
+ * reply answers, SUCCESS with contents to anything but an extension is refused; without it the
+ * contents are kept, whatever they are.
+ */
+export function decodeResponse(body: Uint8Array, forRequestType?: RequestType): Response {
   const r = new Reader(body);
   const code = r.u8();
   switch (code) {
@@ -16,6 +23,9 @@ export function decodeResponse(body: Uint8Array): Response {
       r.end('SSH_AGENT_FAILURE');
       return { type: 'failure' };
     case AgentResponse.SSH_AGENT_SUCCESS: {
+      if (forRequestType !== undefined && forRequestType !== 'extension' && forRequestType !== 'unknown') {
+        r.end('SSH_AGENT_SUCCESS');
+      }
       const contents = r.rest();
       return contents.length === 0 ? { type: 'success' } : { type: 'success', contents };
     }

@@ -74,6 +74,49 @@ export function ecdsaSignatureFromRaw(keyType: EcdsaKeyType, raw: Uint8Array): U
   return encodeSignature({ algorithm: keyType, r: raw.subarray(0, size), s: raw.subarray(size) });
 }
 
+/** Reads one DER length (X.690 §8.1.3: short form, or 0x81/0x82 long form). */
+function derLength(der: Uint8Array, at: number): [length: number, next: number] {
+  const first = der[at];
+  if (first === undefined) throw new WireFormatError('truncated DER length', at);
+  if (first < 0x80) return [first, at + 1];
+  const n = first & 0x7f;
+  if (n === 0 || n > 2) throw new WireFormatError(`unsupported DER length form 0x${first.toString(16)}`, at);
+  if (at + 1 + n > der.length) throw new WireFormatError('truncated DER length', at);
+  let len = 0;
+  for (let i = 0; i < n; i++) len = (len << 8) | der[at + 1 + i]!;
+  return [len, at + 1 + n];
+}
+
+/** Reads a DER INTEGER that must be positive; returns its magnitude without leading zeros. */
+function derPositiveInteger(der: Uint8Array, at: number, end: number, what: string): [Uint8Array, number] {
+  if (der[at] !== 0x02) throw new WireFormatError(`${what} is not a DER INTEGER`, at);
+  const [len, start] = derLength(der, at + 1);
+  if (len === 0 || start + len > end) throw new WireFormatError(`${what} runs past the signature`, at);
+  const v = der.subarray(start, start + len);
+  if ((v[0]! & 0x80) !== 0) throw new WireFormatError(`${what} is negative`, start);
+  let i = 0;
+  while (i < v.length && v[i] === 0) i++;
+  if (i === v.length) throw new WireFormatError(`${what} is zero`, start);
+  return [v.subarray(i), start + len];
+}
+
+/**
+ * The SSH signature blob for an ECDSA signature in DER (ECDSA-Sig-Value, RFC 3279 §2.2.3: SEQUENCE
+ * of INTEGER r, INTEGER s): the form node:crypto's sign() and PKCS#11/PIV tokens give.
+ */
+export function ecdsaSignatureFromDer(keyType: EcdsaKeyType, der: Uint8Array): Uint8Array {
+  if (der[0] !== 0x30) throw new WireFormatError('ECDSA signature is not a DER SEQUENCE', 0);
+  const [len, start] = derLength(der, 1);
+  const end = start + len;
+  if (end !== der.length) throw new WireFormatError(`DER SEQUENCE of ${len} bytes in ${der.length - start}`, 1);
+  const [r, afterR] = derPositiveInteger(der, start, end, 'ECDSA r');
+  const [s, afterS] = derPositiveInteger(der, afterR, end, 'ECDSA s');
+  if (afterS !== end) throw new WireFormatError('trailing bytes inside the DER SEQUENCE', afterS);
+  const size = ECDSA_CURVES[keyType].fieldBytes;
+  if (r.length > size || s.length > size) throw new WireFormatError(`ECDSA r/s longer than ${size} bytes`, start);
+  return encodeSignature({ algorithm: keyType, r, s });
+}
+
 /**
  * The RSA signature algorithm a SIGN_REQUEST's flags ask for (draft-miller-ssh-agent §5.3):
  * SHA-512 wins if both bits are set, as in OpenSSH; no bit means legacy ssh-rsa (SHA-1).

@@ -225,12 +225,12 @@ describe('Agent: lock and unlock', () => {
 });
 
 describe('Agent: extensions', () => {
-  it('answers query with SUCCESS and the extension list', async () => {
+  it('answers query with EXTENSION_RESPONSE "query" and the extension list', async () => {
     const { agent } = makeAgent();
     const resp = await ask(agent, makeConn(), { type: 'extension', extension: { kind: 'query' } });
-    if (resp.type !== 'success' || resp.contents === undefined) throw new Error(JSON.stringify(resp));
-    expect(decodeQueryReply(resp.contents)).toEqual([...SUPPORTED_EXTENSIONS]);
-    expect(SUPPORTED_EXTENSIONS).toContain('session-bind@openssh.com');
+    expect(resp).toMatchObject({ type: 'extension-response', name: 'query' });
+    expect(decodeQueryReply(resp)).toEqual(['query', 'session-bind@openssh.com']);
+    expect(SUPPORTED_EXTENSIONS).toEqual(['query', 'session-bind@openssh.com']);
   });
 
   it('answers an unknown extension with plain FAILURE', async () => {
@@ -251,8 +251,10 @@ describe('Agent: extensions', () => {
       { hostKey: bind.hostKey, hostKeyFingerprint: sha256Fingerprint(bind.hostKey), forwarding: false, sessionId: bind.sessionId },
     ]);
     // Another connection sees nothing of it.
+    expect(keys.calls[0]!.ctx.session).toEqual(keys.calls[0]!.ctx.sessions[0]);
     await ask(agent, makeConn(), { type: 'request-identities' });
     expect(keys.calls[1]!.ctx.sessions).toEqual([]);
+    expect(keys.calls[1]!.ctx).not.toHaveProperty('session');
   });
 
   it('accepts the session-binds real OpenSSH sent (sshd host-key signatures over the exchange hash)', async () => {
@@ -294,6 +296,8 @@ describe('Agent: extensions', () => {
     expect(await ask(agent, conn, c.req)).toEqual({ type: 'failure' });
     await ask(agent, conn, { type: 'request-identities' });
     expect(keys.calls[0]!.ctx.sessions.map((s) => s.forwarding)).toEqual([true, true]);
+    // The provider's `session` is the latest hop.
+    expect(keys.calls[0]!.ctx.session?.hostKey).toEqual(b.hostKey);
 
     // A connection bound for authentication takes no further binding.
     const auth = makeConn();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WireFormatError } from '../../src/errors.js';
-import { decodeQueryReply, encodeQueryReply } from '../../src/protocol/extension.js';
+import { decodeQueryReply, queryResponse } from '../../src/protocol/extension.js';
 import type { Request, Response } from '../../src/protocol/messages.js';
 import { decodeRequest, encodeRequest } from '../../src/protocol/request.js';
 import { decodeResponse, encodeResponse } from '../../src/protocol/response.js';
@@ -81,7 +81,8 @@ const requests: [string, Request, number][] = [
 const responses: [string, Response, number][] = [
   ['FAILURE', { type: 'failure' }, 5],
   ['SUCCESS', { type: 'success' }, 6],
-  ['SUCCESS with contents', { type: 'success', contents: encodeQueryReply(['query']) }, 6],
+  ['SUCCESS with contents (an extension reply)', { type: 'success', contents: b(0, 0, 0, 1, 0x61) }, 6],
+  ['EXTENSION_RESPONSE query', queryResponse(['query', 'session-bind@openssh.com']), 29],
   [
     'IDENTITIES_ANSWER',
     { type: 'identities-answer', identities: [{ keyBlob: blob, comment: 'a' }, { keyBlob: blob, comment: 'ü' }] },
@@ -149,10 +150,39 @@ describe('response codec', () => {
     expect(() => decodeResponse(b(12, 0xff, 0xff, 0xff, 0xff))).toThrow(/identity count/);
   });
 
-  it('query reply lists names after a count', () => {
-    const c = encodeQueryReply(['query', 'session-bind@openssh.com']);
-    expect(Buffer.from(c.subarray(0, 4)).toString('hex')).toBe('00000002');
-    expect(decodeQueryReply(c)).toEqual(['query', 'session-bind@openssh.com']);
-    expect(() => decodeQueryReply(b(0, 0, 0, 9))).toThrow(WireFormatError);
+  it('writes the query reply as EXTENSION_RESPONSE "query" + one string wrapping the names', () => {
+    const hex = Buffer.from(encodeResponse(queryResponse(['query', 'session-bind@openssh.com']))).toString('hex');
+    const str = (t: string): string => Buffer.from(t).length.toString(16).padStart(8, '0') + Buffer.from(t).toString('hex');
+    const names = str('query') + str('session-bind@openssh.com');
+    expect(hex).toBe('1d' + str('query') + (names.length / 2).toString(16).padStart(8, '0') + names);
+  });
+
+  it('reads every query reply shape found in the wild', () => {
+    const names = ['query', 'session-bind@openssh.com'];
+    const flat = (ns: string[]): Uint8Array =>
+      Uint8Array.from(ns.flatMap((n) => [0, 0, 0, n.length, ...Buffer.from(n)]));
+    // Ours (wrapped), flat after the echoed name, and pivy-agent's SUCCESS + count.
+    expect(decodeQueryReply(decodeResponse(encodeResponse(queryResponse(names))))).toEqual(names);
+    expect(decodeQueryReply(queryResponse([]))).toEqual([]);
+    expect(decodeQueryReply({ type: 'extension-response', name: 'query', contents: flat(names) })).toEqual(names);
+    // A flat list of one name also starts with "the rest's length".
+    expect(decodeQueryReply({ type: 'extension-response', name: 'query', contents: flat(['query']) })).toEqual(['query']);
+    expect(decodeQueryReply({ type: 'success', contents: Uint8Array.from([0, 0, 0, 2, ...flat(names)]) })).toEqual(names);
+    expect(() => decodeQueryReply({ type: 'success', contents: b(0, 0, 0, 9) })).toThrow(WireFormatError);
+    expect(() => decodeQueryReply({ type: 'failure' })).toThrow(WireFormatError);
+    expect(() => decodeQueryReply({ type: 'extension-response', name: 'other@example.com', contents: b() })).toThrow(
+      WireFormatError,
+    );
+    expect(() => decodeQueryReply({ type: 'extension-response', name: 'query', contents: b(0, 0, 0, 7, 1) })).toThrow(
+      WireFormatError,
+    );
+  });
+
+  it('allows SUCCESS contents only in answer to an extension when told the request type', () => {
+    const withContents = b(6, 0, 0, 0, 0);
+    expect(decodeResponse(withContents)).toEqual({ type: 'success', contents: b(0, 0, 0, 0) });
+    expect(decodeResponse(withContents, 'extension')).toEqual({ type: 'success', contents: b(0, 0, 0, 0) });
+    expect(() => decodeResponse(withContents, 'lock')).toThrow(WireFormatError);
+    expect(decodeResponse(b(6), 'lock')).toEqual({ type: 'success' });
   });
 });

@@ -10,6 +10,7 @@ import { sha256Fingerprint } from '../../src/ssh/fingerprint.js';
 import { ECDSA_CURVES, type EcdsaKeyType } from '../../src/ssh/key-types.js';
 import { encodePublicKey, parsePublicKey } from '../../src/ssh/public-key.js';
 import {
+  ecdsaSignatureFromDer,
   ecdsaSignatureFromRaw,
   encodeSignature,
   parseSignature,
@@ -180,5 +181,45 @@ describe('signature blobs and verification', () => {
     expect(verifySshSignature(blob, data, ecdsaSig)).toBe(false);
     expect(verifySshSignature(blob, data, Uint8Array.of(1, 2, 3))).toBe(false);
     expect(verifySshSignature(Uint8Array.of(0, 0, 0, 1), data, sig)).toBe(false);
+  });
+
+  it.each(Object.entries(ECDSA_CURVES))('%s: a DER signature from node:crypto becomes the same blob as its raw r||s', (type, curve) => {
+    const t = type as EcdsaKeyType;
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: curve.jwkCurve });
+    const blob = sshPublicKeyBlobFromKeyObject(publicKey);
+    // Several signatures, so that short r/s (DER drops leading zeros) and high-bit r/s (DER adds 00) both show up.
+    for (let i = 0; i < 8; i++) {
+      const data = Buffer.from(`der data ${i}`);
+      const der = sign(curve.hash, data, privateKey);
+      const sigBlob = ecdsaSignatureFromDer(t, der);
+      expect(verifySshSignature(blob, data, sigBlob)).toBe(true);
+      const raw = sign(curve.hash, data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      expect(verifySshSignature(blob, data, ecdsaSignatureFromRaw(t, raw))).toBe(true);
+    }
+  });
+
+  it('refuses malformed DER ECDSA signatures with WireFormatError only', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+    const der = sign('sha512', Buffer.from('x'), privateKey);
+    // P-521 signatures need the long length form (0x81): every prefix and a bad tag must fail cleanly.
+    expect(der[1]).toBe(0x81);
+    for (let n = 0; n < der.length; n++) {
+      expect(() => ecdsaSignatureFromDer('ecdsa-sha2-nistp521', der.subarray(0, n))).toThrow(WireFormatError);
+    }
+    const cases = [
+      Uint8Array.of(0x31, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01), // SET, not SEQUENCE
+      Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x01), // negative r
+      Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01), // zero r
+      Uint8Array.of(0x30, 0x07, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00), // junk inside the SEQUENCE
+      Uint8Array.of(0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00), // junk after it
+      Uint8Array.of(0x30, 0x84, 0, 0, 0, 6, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01), // 4-byte length form
+    ];
+    for (const c of cases) expect(() => ecdsaSignatureFromDer('ecdsa-sha2-nistp256', c)).toThrow(WireFormatError);
+    // r of 33 significant bytes cannot be a P-256 value.
+    const big = Uint8Array.of(0x30, 0x26, 0x02, 0x21, ...new Array<number>(33).fill(0x11), 0x02, 0x01, 0x01);
+    expect(() => ecdsaSignatureFromDer('ecdsa-sha2-nistp256', big)).toThrow(/longer than 32/);
+    const ok = ecdsaSignatureFromDer('ecdsa-sha2-nistp256', Uint8Array.of(0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x05));
+    const parsed = parseSignature(ok);
+    expect('r' in parsed && [Array.from(parsed.r), Array.from(parsed.s)]).toEqual([[0x80], [5]]);
   });
 });
