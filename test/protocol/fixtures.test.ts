@@ -100,6 +100,25 @@ describe('OpenSSH 9.2p1 recorded frames', () => {
     expect(d[1]).toEqual({ type: 'unknown', code: 9, body: new Uint8Array(0) });
   });
 
+  it('decodes every recorded reply as an answer to the request before it', () => {
+    const lastRequest = new Map<number, Request['type']>();
+    let checked = 0;
+    for (const f of frames) {
+      if (f.dir === 'request') {
+        lastRequest.set(f.conn, decodeRequest(f.body).type);
+        continue;
+      }
+      const forType = lastRequest.get(f.conn);
+      expect(forType, `reply on conn ${f.conn} without a request`).toBeDefined();
+      const resp = decodeResponse(f.body, forType);
+      expect(encodeResponse(resp)).toEqual(f.body);
+      if (forType === 'sign-request') expect(['sign-response', 'failure']).toContain(resp.type);
+      if (forType === 'request-identities') expect(resp.type).toBe('identities-answer');
+      checked++;
+    }
+    expect(checked).toBe(frames.filter((f) => f.dir === 'response').length);
+  });
+
   it('throws only WireFormatError for every truncation of every frame', () => {
     let thrown = 0;
     for (const f of frames) {
