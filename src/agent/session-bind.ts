@@ -1,7 +1,9 @@
 import { AgentError } from '../errors.js';
 import type { Extension } from '../protocol/messages.js';
 import { sha256Fingerprint } from '../ssh/fingerprint.js';
+import { encodePublicKey, signingPublicKey } from '../ssh/public-key.js';
 import { verifySshSignature } from '../ssh/verify.js';
+import { equalBytes } from '../wire/bytes.js';
 import type { SessionBinding } from './key-provider.js';
 
 /** Limits from OpenSSH ssh-agent.c (AGENT_MAX_SESSION_IDS, AGENT_MAX_SID_LEN). */
@@ -13,8 +15,12 @@ export class SessionBindError extends AgentError {
   override readonly code = 'E_SESSION_BIND';
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+/**
+ * The fingerprint ssh-agent logs for a host key: of the plain key, also when the host sent a
+ * certificate (sshkey_fingerprint hashes the key without its certificate).
+ */
+function hostKeyFingerprintOf(blob: Uint8Array): string {
+  return sha256Fingerprint(encodePublicKey(signingPublicKey(blob)));
 }
 
 /**
@@ -27,24 +33,25 @@ export function bindSession(
   existing: readonly SessionBinding[],
   ext: Extract<Extension, { kind: 'session-bind' }>,
 ): SessionBinding[] {
+  // OpenSSH checks the count first, so even a repeat of a recorded binding fails at the limit.
+  if (existing.length >= MAX_SESSION_BINDINGS) {
+    throw new SessionBindError(`more than ${MAX_SESSION_BINDINGS} session bindings on one connection`);
+  }
   if (ext.sessionId.length > MAX_SESSION_ID_LENGTH) {
     throw new SessionBindError(`session id of ${ext.sessionId.length} bytes exceeds ${MAX_SESSION_ID_LENGTH}`);
   }
-  const hostKeyFingerprint = sha256Fingerprint(ext.hostKey);
   if (!verifySshSignature(ext.hostKey, ext.sessionId, ext.signature)) {
-    throw new SessionBindError(`host key ${hostKeyFingerprint} did not sign the session id`);
+    throw new SessionBindError(`host key blob ${sha256Fingerprint(ext.hostKey)} did not sign the session id`);
   }
+  const hostKeyFingerprint = hostKeyFingerprintOf(ext.hostKey);
   for (const b of existing) {
     if (!b.forwarding) {
       throw new SessionBindError('connection already bound for an authentication attempt');
     }
-    if (equal(b.sessionId, ext.sessionId)) {
-      if (equal(b.hostKey, ext.hostKey)) return [...existing]; // already recorded
+    if (equalBytes(b.sessionId, ext.sessionId)) {
+      if (equalBytes(b.hostKey, ext.hostKey)) return [...existing]; // already recorded
       throw new SessionBindError('session id already bound to a different host key');
     }
-  }
-  if (existing.length >= MAX_SESSION_BINDINGS) {
-    throw new SessionBindError(`more than ${MAX_SESSION_BINDINGS} session bindings on one connection`);
   }
   return [
     ...existing,

@@ -70,6 +70,34 @@ export function parsePublicKey(blob: Uint8Array): SshPublicKey {
   return key;
 }
 
+/** OpenSSH certificate key types and the plain key type each one certifies (PROTOCOL.certkeys). */
+export const CERTIFICATE_KEY_TYPES: Readonly<Record<string, SshPublicKey['type']>> = {
+  'ssh-rsa-cert-v01@openssh.com': SshKeyType.RSA,
+  'ecdsa-sha2-nistp256-cert-v01@openssh.com': 'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384-cert-v01@openssh.com': 'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521-cert-v01@openssh.com': 'ecdsa-sha2-nistp521',
+  'ssh-ed25519-cert-v01@openssh.com': SshKeyType.ED25519,
+};
+
+/**
+ * The key that signs for a public-key blob: the blob's own key, or for an OpenSSH certificate
+ * (a server with a HostCertificate sends one in session-bind) the key it certifies. Certificate
+ * fields after the key (serial, principals, validity, CA signature) are not read or checked: like
+ * ssh-agent's sshkey_verify, this only answers "which key made this signature".
+ */
+export function signingPublicKey(blob: Uint8Array): SshPublicKey {
+  const r = new Reader(blob);
+  const type = r.string();
+  const certified = CERTIFICATE_KEY_TYPES[type];
+  if (certified === undefined) {
+    const key = readPublicKeyFields(type, r);
+    r.end('public key blob');
+    return key;
+  }
+  r.bytes(); // nonce
+  return readPublicKeyFields(certified, r);
+}
+
 /** The key type name at the start of a blob, without parsing the rest. */
 export function publicKeyType(blob: Uint8Array): string {
   return new Reader(blob).string();

@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { AgentError, UnsupportedError } from '../errors.js';
 import { ECDSA_CURVES, isEcdsaKeyType, RSA_HASH, SshKeyType } from './key-types.js';
-import { encodePublicKey, parsePublicKey, type SshPublicKey } from './public-key.js';
+import { encodePublicKey, signingPublicKey, type SshPublicKey } from './public-key.js';
 import { parseSignature } from './signature.js';
 
 const b64url = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
@@ -57,12 +57,13 @@ export function sshPublicKeyBlobFromKeyObject(key: KeyObject): Uint8Array {
 }
 
 /**
- * Whether `signatureBlob` is a valid SSH signature over `data` by the key `publicKeyBlob`.
- * Malformed blobs, unsupported types and algorithm/key mismatches all give false.
+ * Whether `signatureBlob` is a valid SSH signature over `data` by the key `publicKeyBlob` (for a
+ * certificate, by the key it certifies). Malformed blobs, unsupported types and algorithm/key
+ * mismatches all give false.
  */
 export function verifySshSignature(publicKeyBlob: Uint8Array, data: Uint8Array, signatureBlob: Uint8Array): boolean {
   try {
-    const key = parsePublicKey(publicKeyBlob);
+    const key = signingPublicKey(publicKeyBlob);
     const sig = parseSignature(signatureBlob);
     const keyObject = keyObjectFromSshKey(key);
     if (key.type === SshKeyType.RSA) {

@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SUPPORTED_EXTENSIONS } from '../../src/agent/agent.js';
 import type { Constraint, KeyProvider, RequestContext } from '../../src/agent/key-provider.js';
@@ -8,6 +12,7 @@ import { decodeQueryReply } from '../../src/protocol/extension.js';
 import type { Request } from '../../src/protocol/messages.js';
 import { decodeRequest } from '../../src/protocol/request.js';
 import { Secret } from '../../src/secret.js';
+import { formatAuthorizedKey, parseAuthorizedKey } from '../../src/ssh/authorized-keys.js';
 import { sha256Fingerprint } from '../../src/ssh/fingerprint.js';
 import { ecdsaSignatureFromRaw, encodeSignature } from '../../src/ssh/signature.js';
 import { sshPublicKeyBlobFromKeyObject, verifySshSignature } from '../../src/ssh/verify.js';
@@ -315,8 +320,83 @@ describe('Agent: extensions', () => {
     expect(keys.calls[0]!.ctx.sessions).toEqual([]);
   });
 
+  it('takes 16 bindings on one connection and then none, not even a repeat (as ssh-agent.c)', async () => {
+    const { agent } = makeAgent();
+    const conn = makeConn();
+    const binds = Array.from({ length: 16 }, () => hostBind('ed25519', true));
+    for (const bind of binds) expect(await ask(agent, conn, bind.req)).toEqual({ type: 'success' });
+    expect(await ask(agent, conn, hostBind('ed25519', true).req)).toEqual({ type: 'failure' });
+    expect(await ask(agent, conn, binds[0]!.req)).toEqual({ type: 'failure' });
+    // Another connection is not affected.
+    expect(await ask(agent, makeConn(), binds[0]!.req)).toEqual({ type: 'success' });
+  });
+
   it('refuses a session id longer than 128 bytes', async () => {
     const { agent } = makeAgent();
     expect(await ask(agent, makeConn(), hostBind('ed25519', false, randomBytes(129)).req)).toEqual({ type: 'failure' });
   });
+});
+
+describe('Agent: session-bind with a host certificate', () => {
+  const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+  const hasKeygen = existsSync(SSH_KEYGEN);
+  if (!hasKeygen && process.env['CI'] === 'true') throw new Error(`${SSH_KEYGEN} is required in CI`);
+
+  /** A host key made here, certified by a CA that ssh-keygen makes and signs with (ssh-keygen -s -h). */
+  function certifiedHostKey(dir: string, kind: 'ed25519' | 'p256' | 'rsa') {
+    const pair =
+      kind === 'ed25519'
+        ? generateKeyPairSync('ed25519')
+        : kind === 'rsa'
+          ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+          : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const plain = sshPublicKeyBlobFromKeyObject(pair.publicKey);
+    const pub = join(dir, `host-${kind}.pub`);
+    writeFileSync(pub, formatAuthorizedKey(plain, 'host') + '\n');
+    execFileSync(SSH_KEYGEN, ['-q', '-s', join(dir, 'ca'), '-I', 'host', '-h', '-n', 'localhost', pub]);
+    const cert = parseAuthorizedKey(readFileSync(join(dir, `host-${kind}-cert.pub`), 'utf8'));
+    const sessionId = new Uint8Array(randomBytes(64));
+    const signature =
+      kind === 'ed25519'
+        ? encodeSignature({ algorithm: 'ssh-ed25519', signature: sign(null, sessionId, pair.privateKey) })
+        : kind === 'rsa'
+          ? encodeSignature({ algorithm: 'rsa-sha2-512', signature: sign('sha512', sessionId, pair.privateKey) })
+          : ecdsaSignatureFromRaw(
+              'ecdsa-sha2-nistp256',
+              sign('sha256', sessionId, { key: pair.privateKey, dsaEncoding: 'ieee-p1363' }),
+            );
+    return { plain, cert, sessionId, signature };
+  }
+
+  it.skipIf(!hasKeygen).each(['ed25519', 'p256', 'rsa'] as const)(
+    'accepts a bind whose host key is a %s certificate, fingerprinted by the certified key',
+    async (kind) => {
+      const dir = mkdtempSync(join(tmpdir(), 'hostcert-'));
+      try {
+        execFileSync(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'ca')]);
+        const h = certifiedHostKey(dir, kind);
+        expect(h.cert.keyType).toMatch(/-cert-v01@openssh\.com$/);
+        expect(verifySshSignature(h.cert.keyBlob, h.sessionId, h.signature)).toBe(true);
+        expect(verifySshSignature(h.cert.keyBlob, randomBytes(64), h.signature)).toBe(false);
+
+        const keys = new FakeProvider();
+        const { agent } = makeAgent({ keys });
+        const conn = makeConn();
+        const bind: Request = {
+          type: 'extension',
+          extension: { kind: 'session-bind', hostKey: h.cert.keyBlob, sessionId: h.sessionId, signature: h.signature, forwarding: false },
+        };
+        expect(await ask(agent, conn, bind)).toEqual({ type: 'success' });
+        await ask(agent, conn, { type: 'request-identities' });
+        expect(keys.calls[0]!.ctx.session).toEqual({
+          hostKey: h.cert.keyBlob,
+          hostKeyFingerprint: sha256Fingerprint(h.plain),
+          forwarding: false,
+          sessionId: h.sessionId,
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
