@@ -9,14 +9,17 @@ import type { Constraint } from './messages.js';
  * knows how to delimit. Any other extension swallows the rest of the message, since its bytes
  * carry no length of their own (draft-miller-ssh-agent §5.2).
  */
-const KNOWN_EXTENSION_SHAPES: Readonly<Record<string, (r: Reader) => void>> = {
-  'sk-provider@openssh.com': (r) => void r.bytes(),
-  'restrict-destination-v00@openssh.com': (r) => void r.bytes(),
-  'associated-certs-v00@openssh.com': (r) => {
-    r.u8();
-    r.bytes();
-  },
-};
+const KNOWN_EXTENSION_SHAPES: ReadonlyMap<string, (r: Reader) => void> = new Map<string, (r: Reader) => void>([
+  ['sk-provider@openssh.com', (r) => void r.bytes()],
+  ['restrict-destination-v00@openssh.com', (r) => void r.bytes()],
+  [
+    'associated-certs-v00@openssh.com',
+    (r) => {
+      r.u8();
+      r.bytes();
+    },
+  ],
+]);
 
 /** Reads constraints until the end of `r`, draft-miller-ssh-agent §3.2.7. */
 export function readConstraints(r: Reader): Constraint[] {
@@ -36,7 +39,8 @@ export function readConstraints(r: Reader): Constraint[] {
         break;
       case ConstraintCode.SSH_AGENT_CONSTRAIN_EXTENSION: {
         const name = r.string();
-        const shape = KNOWN_EXTENSION_SHAPES[name];
+        // A Map, not an object: a name such as "toString" must not find Object.prototype's.
+        const shape = KNOWN_EXTENSION_SHAPES.get(name);
         const start = r.offset;
         if (shape === undefined) {
           out.push({ kind: 'extension', name, contents: r.rest() });

@@ -132,6 +132,20 @@ describe('request codec', () => {
     );
   });
 
+  it.each(['toString', 'valueOf', 'constructor', '__proto__', 'hasOwnProperty'])(
+    'a constraint extension named %s is an unknown extension that keeps its bytes (no prototype lookup)',
+    (name) => {
+      const msg: Request = {
+        type: 'add-smartcard-key-constrained',
+        readerId: 'r',
+        pin: new Secret('1'),
+        constraints: [{ kind: 'extension', name, contents: b(0, 0, 0, 1, 7) }],
+      };
+      const back = decodeRequest(encodeRequest(msg));
+      expect(back.type === 'add-smartcard-key-constrained' && back.constraints).toEqual([{ kind: 'extension', name, contents: b(0, 0, 0, 1, 7) }]);
+    },
+  );
+
   it('refuses to encode a known code as unknown', () => {
     expect(() => encodeRequest({ type: 'unknown', code: 11, body: b() })).toThrow(WireFormatError);
   });
