@@ -15,6 +15,13 @@ export const SW = {
   CLA_NOT_SUPPORTED: 0x6e00,
   SECURITY_ISSUE: 0x6600,
   LAST_COMMAND_OF_CHAIN_EXPECTED: 0x6883,
+  NO_PRECISE_DIAGNOSIS: 0x6f00,
+  /** 61xx: xx more bytes available (GET RESPONSE). */
+  BYTES_REMAINING: 0x6100,
+  /** 6Cxx: wrong Le, xx is the right one. */
+  WRONG_LE: 0x6c00,
+  /** 63Cx: verification failed, x tries left. */
+  VERIFY_FAILED: 0x63c0,
 } as const;
 
 const MEANING: Record<number, string> = {
@@ -34,13 +41,13 @@ const MEANING: Record<number, string> = {
 };
 
 export function describeStatus(sw: number): string {
-  if ((sw & 0xfff0) === 0x63c0) return `verification failed, ${sw & 0x0f} tries left`;
+  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return `verification failed, ${sw & 0x0f} tries left`;
   return MEANING[sw] ?? 'unexpected status';
 }
 
 /** The typed error for a non-9000 status word of `what`. */
 export function statusError(what: string, sw: number): CardStatusError {
-  if ((sw & 0xfff0) === 0x63c0) return new PinIncorrectError(`${what}: wrong PIN, ${sw & 0x0f} tries left`, sw, sw & 0x0f);
+  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return new PinIncorrectError(`${what}: wrong PIN, ${sw & 0x0f} tries left`, sw, sw & 0x0f);
   if (sw === SW.AUTH_METHOD_BLOCKED) return new PinBlockedError(`${what}: PIN blocked`, sw);
   return new CardStatusError(`${what}: ${describeStatus(sw)}`, sw);
 }

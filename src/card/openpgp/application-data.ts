@@ -23,6 +23,46 @@ export interface PwStatus {
   readonly retriesPw3: number;
 }
 
+/** Extended capabilities (C0), 3.4.1 §4.4.3.7. */
+export interface ExtendedCapabilities {
+  readonly secureMessaging: boolean;
+  readonly getChallenge: boolean;
+  readonly keyImport: boolean;
+  readonly pwStatusChangeable: boolean;
+  readonly privateDos: boolean;
+  readonly algorithmAttributesChangeable: boolean;
+  readonly aes: boolean;
+  readonly kdf: boolean;
+  readonly smAlgorithm: number;
+  readonly maxChallenge: number;
+  readonly maxCertificate: number;
+  readonly maxSpecialDo: number;
+  readonly pinBlock2: boolean;
+  readonly mseForKeyRef: boolean;
+}
+
+export function parseExtendedCapabilities(b: Uint8Array): ExtendedCapabilities {
+  if (b.length < 1) throw new WireFormatError('empty extended capabilities (C0)', 0);
+  const f = b[0]!;
+  const u16 = (i: number): number => (b.length >= i + 2 ? (b[i]! << 8) | b[i + 1]! : 0);
+  return {
+    secureMessaging: (f & 0x80) !== 0,
+    getChallenge: (f & 0x40) !== 0,
+    keyImport: (f & 0x20) !== 0,
+    pwStatusChangeable: (f & 0x10) !== 0,
+    privateDos: (f & 0x08) !== 0,
+    algorithmAttributesChangeable: (f & 0x04) !== 0,
+    aes: (f & 0x02) !== 0,
+    kdf: (f & 0x01) !== 0,
+    smAlgorithm: b[1] ?? 0,
+    maxChallenge: u16(2),
+    maxCertificate: u16(4),
+    maxSpecialDo: u16(6),
+    pinBlock2: b[8] === 0x01,
+    mseForKeyRef: b[9] === 0x01,
+  };
+}
+
 export type TouchPolicy = 'off' | 'on' | 'fixed' | 'cached' | 'cached-fixed' | 'unknown';
 
 /** Application related data (6E), parsed. */
@@ -32,7 +72,9 @@ export interface ApplicationData {
   /** From 7F66, when the card has extended length. */
   readonly maxCommandBytes: number | undefined;
   readonly maxResponseBytes: number | undefined;
-  /** Extended capabilities (C0) first byte, and the KDF bit from it. */
+  /** Extended capabilities (C0), when the card has them. */
+  readonly extendedCapabilities: ExtendedCapabilities | undefined;
+  /** C0 says the card has a KDF-DO (F9): read it before sending a PIN. */
   readonly kdfSupported: boolean;
   readonly extendedLength: boolean;
   readonly commandChaining: boolean;
@@ -79,7 +121,8 @@ export function parseApplicationData(resp: Uint8Array): ApplicationData {
   const aidBytes = get(0x4f);
   if (aidBytes === undefined) throw new WireFormatError('application related data has no AID (4F)', 0);
   const hist = get(0x5f52);
-  const caps = get(0xc0);
+  const c0 = get(0xc0);
+  const caps = c0 === undefined || c0.length === 0 ? undefined : parseExtendedCapabilities(c0);
   // Card capabilities in the historical bytes: tag 73, third byte: b8 chaining, b7 extended Lc/Le.
   const cardCaps = hist === undefined ? undefined : findCapabilities(hist);
   const ext = findTlv(objs, 0x7f66);
@@ -89,7 +132,13 @@ export function parseApplicationData(resp: Uint8Array): ApplicationData {
     const lengths = ext.children.filter((c) => c.tag === 0x02).map((c) => c.value.reduce((n, b) => n * 256 + b, 0));
     maxCommandBytes = lengths[0];
     maxResponseBytes = lengths[1];
+  } else if (aidBytes.length > 6 && aidBytes[6]! < 3 && c0 !== undefined && c0.length >= 10) {
+    // Version 2.x cards have no 7F66: C0 bytes 7–10 are the maximum command and response data
+    // lengths (2.0.1 §4.4, as GnuPG reads them); 3.x reused those bytes for other limits.
+    maxCommandBytes = (c0[6]! << 8) | c0[7]!;
+    maxResponseBytes = (c0[8]! << 8) | c0[9]!;
   }
+  // C5: three 20-byte fingerprints (sig, dec, aut); the YubiKey adds a fourth (attestation).
   const fps = get(0xc5);
   const attr = (tag: number): AlgorithmAttributes | undefined => {
     const v = get(tag);
@@ -101,13 +150,14 @@ export function parseApplicationData(resp: Uint8Array): ApplicationData {
     historicalBytes: hist === undefined ? undefined : Uint8Array.from(hist),
     maxCommandBytes,
     maxResponseBytes,
-    kdfSupported: caps !== undefined && caps.length > 0 && (caps[0]! & 0x01) !== 0,
+    extendedCapabilities: caps,
+    kdfSupported: caps?.kdf ?? false,
     extendedLength: ext !== undefined || (cardCaps !== undefined && (cardCaps & 0x40) !== 0),
     commandChaining: cardCaps !== undefined && (cardCaps & 0x80) !== 0,
     algorithms: { sig: attr(0xc1), dec: attr(0xc2), aut: attr(0xc3) },
     pwStatus: pw === undefined ? undefined : parsePwStatus(pw),
     fingerprints:
-      fps === undefined || fps.length < 60
+      fps === undefined || fps.length < 60 /* a card that cuts C5 short has no usable fingerprints */
         ? undefined
         : { sig: Uint8Array.from(fps.subarray(0, 20)), dec: Uint8Array.from(fps.subarray(20, 40)), aut: Uint8Array.from(fps.subarray(40, 60)) },
     touch: { sig: parseTouchPolicy(get(0xd6)), dec: parseTouchPolicy(get(0xd7)), aut: parseTouchPolicy(get(0xd8)) },

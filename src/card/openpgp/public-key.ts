@@ -7,6 +7,19 @@ export type CardPublicKey =
   | { readonly kind: 'ecdsa'; readonly curve: 'p256' | 'p384' | 'p521'; readonly point: Uint8Array }
   | { readonly kind: 'eddsa'; readonly curve: 'ed25519'; readonly point: Uint8Array };
 
+/** A key the card holds but SSH cannot use (brainpool, secp256k1, X25519, RSA < 2048, unknown). */
+export interface UnsupportedCardKey {
+  readonly kind: 'unsupported';
+  readonly reason: string;
+  readonly attributes: AlgorithmAttributes;
+}
+
+/** What reading a key slot can give: a usable public key, or the reason it is not usable. */
+export type CardKey = CardPublicKey | UnsupportedCardKey;
+
+/** Uncompressed SEC1 point sizes (04 || X || Y). */
+const EC_POINT_BYTES = { p256: 65, p384: 97, p521: 133 } as const;
+
 export type EcCurve = 'p256' | 'p384' | 'p521' | 'ed25519' | 'x25519' | 'brainpoolP256r1' | 'brainpoolP384r1' | 'brainpoolP512r1' | 'secp256k1' | 'ed448' | 'x448';
 
 /** Curve OIDs (DER content, hex) as algorithm attributes carry them (3.4.1 §4.4.3.10). */
@@ -30,6 +43,10 @@ export type AlgorithmAttributes =
   | { readonly algorithm: 'ecdsa' | 'ecdh' | 'eddsa'; readonly curve: EcCurve | undefined; readonly oid: string }
   | { readonly algorithm: 'unknown'; readonly raw: Uint8Array };
 
+/**
+ * Algorithm attributes C1–C3 (3.4.1 §4.4.3.10): RSA = 01 | modulus bits (2) | exponent bits (2) |
+ * import format; ECDH 12 / ECDSA 13 / EdDSA 16 = id | curve OID [| FF]. Never throws.
+ */
 export function parseAlgorithmAttributes(b: Uint8Array): AlgorithmAttributes {
   const id = b[0];
   if (id === 0x01 && b.length >= 5) {
@@ -66,23 +83,42 @@ export function sshUnusableReason(a: AlgorithmAttributes): string | undefined {
 export function parsePublicKeyTemplate(resp: Uint8Array, attrs: AlgorithmAttributes): CardPublicKey {
   const objects = parseTlv(resp);
   const root = findTlv(objects, 0x7f49);
+  // Some cards omit the 7F49 wrapper and send its content alone.
   const inner = root?.children ?? objects;
+  // Lenient TLV yields what is there; key material cut short must not pass as a shorter key.
+  const field = (tag: number): Uint8Array | undefined => {
+    const o = findTlv(inner, tag);
+    if (o?.truncated === true) throw new WireFormatError(`public key field ${tag.toString(16)} is cut off`, o.offset);
+    return o?.value;
+  };
   if (attrs.algorithm === 'rsa') {
-    const n = findTlv(inner, 0x81)?.value;
-    const e = findTlv(inner, 0x82)?.value;
+    const n = field(0x81);
+    const e = field(0x82);
     if (n === undefined || e === undefined) throw new WireFormatError('RSA public key without modulus or exponent', 0);
     return { kind: 'rsa', n: stripZeros(n), e: stripZeros(e) };
   }
-  const point = findTlv(inner, 0x86)?.value;
+  const point = field(0x86);
   if (point === undefined) throw new WireFormatError('EC public key without point (86)', 0);
   const reason = sshUnusableReason(attrs);
   if (reason !== undefined) throw new UnsupportedError(reason);
   if (attrs.algorithm === 'eddsa') {
-    // Some cards prefix the native 32-byte key with 40; strip it.
+    // Some cards prefix the native 32-byte key with 40 (the OpenPGP "native point" marker); strip it.
     const p = point.length === 33 && point[0] === 0x40 ? point.subarray(1) : point;
+    if (p.length !== 32) throw new WireFormatError(`Ed25519 public key of ${p.length} bytes`, 0);
     return { kind: 'eddsa', curve: 'ed25519', point: Uint8Array.from(p) };
   }
-  return { kind: 'ecdsa', curve: (attrs as { curve: 'p256' | 'p384' | 'p521' }).curve, point: Uint8Array.from(point) };
+  const curve = (attrs as { curve: 'p256' | 'p384' | 'p521' }).curve;
+  if (point.length !== EC_POINT_BYTES[curve] || point[0] !== 0x04) {
+    throw new WireFormatError(`${curve} public key is not an uncompressed point of ${EC_POINT_BYTES[curve]} bytes (got ${point.length})`, 0);
+  }
+  return { kind: 'ecdsa', curve, point: Uint8Array.from(point) };
+}
+
+/** As parsePublicKeyTemplate, but a key SSH cannot use comes back as { kind: 'unsupported' } instead of throwing. */
+export function cardKeyFrom(resp: Uint8Array, attrs: AlgorithmAttributes): CardKey {
+  const reason = sshUnusableReason(attrs);
+  if (reason !== undefined) return { kind: 'unsupported', reason, attributes: attrs };
+  return parsePublicKeyTemplate(resp, attrs);
 }
 
 function stripZeros(b: Uint8Array): Uint8Array {

@@ -55,6 +55,18 @@ export class KeyringSession {
     if (r.code !== 0) throw new Error(`secret-tool store failed: ${r.stderr}`);
   }
 
+  /**
+   * `secret-tool search --all service openpgp-card`: the items' secrets and attribute lines.
+   * secret-tool prints label and secret on stdout but the attributes on stderr, so attribute
+   * lines cannot be told apart per item: tests look at one item at a time.
+   */
+  async search(service = 'openpgp-card'): Promise<{ secrets: string[]; attributes: string[] }> {
+    const r = await runProgram(SECRET_TOOL, ['search', '--all', '--unlock', 'service', service], { env: cleanEnv(this.env) });
+    const secrets = [...r.stdout.matchAll(/^secret = (.*)$/gm)].map((m) => m[1]!);
+    const attributes = [...`${r.stdout}\n${r.stderr}`.matchAll(/^(attribute\.\S+ = .*)$/gm)].map((m) => m[1]!).sort();
+    return { secrets, attributes };
+  }
+
   async stop(): Promise<void> {
     for (const pid of this.pids.reverse()) {
       try {

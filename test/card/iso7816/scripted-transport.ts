@@ -1,0 +1,15 @@
+import type { CardTransport } from '../../../src/card/transport.js';
+
+/** A scripted card for channel tests: answers each APDU with the next response and records what it got. */
+export class ScriptedTransport implements CardTransport {
+  readonly name = 'scripted';
+  readonly got: string[] = [];
+  constructor(private readonly answers: string[]) {}
+  async transmit(apdu: Uint8Array): Promise<Uint8Array> {
+    this.got.push(Buffer.from(apdu).toString('hex'));
+    const a = this.answers.shift();
+    if (a === undefined) throw new Error(`no answer scripted for ${Buffer.from(apdu).toString('hex')}`);
+    return Uint8Array.from(Buffer.from(a, 'hex'));
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,104 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { KeyringPinStore } from '../../src/pins/keyring-pin-store.js';
+import { PinRegistry } from '../../src/pins/pin-registry.js';
+import { Secret } from '../../src/secret.js';
+import { MapKeyring } from './fakes.js';
+
+const CARD = '0006:12345678';
+
+describe('PinRegistry', () => {
+  let keyring: MapKeyring;
+  let pins: PinRegistry;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    keyring = new MapKeyring();
+    pins = new PinRegistry({ persistent: new KeyringPinStore({ backend: keyring }) });
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it('a PIN without a lifetime goes to the keychain only', async () => {
+    expect(await pins.set(CARD, new Secret('123456'))).toBe('keychain');
+    expect(keyring.entries.get(CARD)).toBe('123456');
+    expect(pins.memory.has(CARD)).toBe(false);
+    expect(await pins.locate(CARD)).toBe('keychain');
+  });
+
+  it('a PIN with a lifetime stays in memory, wins over the keychain, removes an older keychain copy, and ends', async () => {
+    keyring.entries.set(CARD, 'older');
+    const expired: string[] = [];
+    pins.onExpire = (i) => expired.push(i);
+    expect(await pins.set(CARD, new Secret('123456'), { lifetimeSeconds: 30 })).toBe('memory');
+    expect(keyring.entries.has(CARD)).toBe(false);
+    expect((await pins.get(CARD))?.revealString()).toBe('123456');
+    expect(await pins.locate(CARD)).toBe('memory');
+    vi.advanceTimersByTime(30_000);
+    expect(expired).toEqual([CARD]);
+    expect(await pins.get(CARD)).toBeUndefined();
+    expect(await pins.locate(CARD)).toBe('none');
+  });
+
+  it('memory PINs are looked at first, before the keychain', async () => {
+    keyring.entries.set(CARD, 'keychain-pin');
+    await pins.memory.set(CARD, new Secret('memory-pin'), 60);
+    expect((await pins.get(CARD))?.revealString()).toBe('memory-pin');
+    await pins.memory.delete(CARD);
+    expect((await pins.get(CARD))?.revealString()).toBe('keychain-pin');
+  });
+
+  it('a rejected PIN is removed everywhere and the card stays known bad until a new PIN is given', async () => {
+    keyring.entries.set(CARD, '999999');
+    await pins.markBad(CARD);
+    expect(keyring.entries.has(CARD)).toBe(false);
+    expect(pins.isKnownBad(CARD)).toBe(true);
+    expect(await pins.locate(CARD)).toBe('known-bad');
+    // Even if something (openpgp-card-state, a second agent) writes the same bad PIN back.
+    keyring.entries.set(CARD, '999999');
+    expect(await pins.get(CARD)).toBeUndefined();
+    await pins.set(CARD, new Secret('123456'));
+    expect(pins.isKnownBad(CARD)).toBe(false);
+    expect((await pins.get(CARD))?.revealString()).toBe('123456');
+  });
+
+  it('markBad survives an unreachable keychain: the mark alone keeps the PIN from being sent', async () => {
+    await pins.memory.set(CARD, new Secret('999999'));
+    keyring.down = true;
+    await pins.markBad(CARD);
+    expect(pins.isKnownBad(CARD)).toBe(true);
+    expect(await pins.get(CARD)).toBeUndefined();
+  });
+
+  it('forget (ssh-add -e) removes memory and keychain copies and the bad mark', async () => {
+    await pins.set(CARD, new Secret('123456'));
+    await pins.memory.set(CARD, new Secret('654321'), 60);
+    await pins.markBad('0006:00000002');
+    await pins.forget(CARD);
+    await pins.forget('0006:00000002');
+    expect(keyring.entries.size).toBe(0);
+    expect(pins.memory.has(CARD)).toBe(false);
+    expect(pins.isKnownBad('0006:00000002')).toBe(false);
+    expect(await pins.get(CARD)).toBeUndefined();
+  });
+
+  it('without a keychain a PIN is kept in memory until the agent stops, and reads still answer from memory', async () => {
+    keyring.down = true;
+    expect(await pins.set(CARD, new Secret('123456'))).toBe('memory');
+    expect((await pins.get(CARD))?.revealString()).toBe('123456');
+    vi.advanceTimersByTime(24 * 3600 * 1000);
+    expect((await pins.get(CARD))?.revealString()).toBe('123456');
+    pins.close();
+    expect(pins.memory.has(CARD)).toBe(false);
+  });
+
+  it('with no PIN in memory, an unreachable keychain is reported, not taken for "no PIN"', async () => {
+    keyring.down = true;
+    await expect(pins.get(CARD)).rejects.toThrow(/keychain/);
+  });
+
+  it('idents are one card whatever their case', async () => {
+    await pins.set('0006:abcdef01', new Secret('123456'));
+    expect((await pins.get('0006:ABCDEF01'))?.revealString()).toBe('123456');
+    await pins.markBad('0006:ABCDEF01');
+    expect(pins.isKnownBad('0006:abcdef01')).toBe(true);
+  });
+});
