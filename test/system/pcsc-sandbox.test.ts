@@ -196,6 +196,8 @@ describeWithSandbox('scripts/pcsc-sandbox: a private pcscd that leaves the machi
   });
 
   it('two sandboxes run at once, each with its own card; stopping one leaves the other serving', async () => {
+    const machineRun = async (): Promise<string[]> => (await readdir('/run/pcscd').catch(() => [])).sort();
+    const machineRunBefore = await machineRun();
     const [a, b] = await Promise.all([sandbox(), sandbox()]);
     await Promise.all([a!.card(0, 'card', '--algo', 'ed25519'), b!.card(0, 'card', '--algo', 'p256')]);
     expect(await a!.netns()).not.toBe(await b!.netns());
@@ -221,6 +223,9 @@ describeWithSandbox('scripts/pcsc-sandbox: a private pcscd that leaves the machi
     expect((await cards(a!)).map((c) => c.ident)).toEqual(cardsA.map((c) => c.ident));
     await a!.stop();
     expect(await leftovers(a!.dir)).toEqual([]);
+    // Run directly on this machine, neither sandbox put anything into (or took anything from) its /run/pcscd.
+    expect(await machineRun()).toEqual(machineRunBefore);
+    if (machinePcscd !== undefined) expect(alive(machinePcscd)).toBe(true);
   });
 
   it("after a crash: a stale socket of its own is replaced, a pid file whose pid now belongs to someone else is not killed", async () => {
