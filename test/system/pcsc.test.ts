@@ -3,11 +3,8 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AgentProcess, REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
-import { IP, PCSCD, PcscSandbox, VPCD_DRIVER } from './harness/pcsc-sandbox.js';
-import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
-
-/** cleanEnv() hides pcscd from child processes; these talk to the sandbox's. */
-const REAL_PCSCD = { PCSCLITE_CSOCK_NAME: undefined };
+import { PcscSandbox, describeWithSandbox } from './harness/pcsc-sandbox.js';
+import { SSH, SSHD, SSH_ADD, Sshd, sshLogin } from './harness/sshd.js';
 
 /** Waits until `check` is true (polling), or fails with `what`. */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -18,7 +15,7 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [PCSCD, VPCD_DRIVER, IP, SSHD, SSH, SSH_ADD], () => {
+describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [SSHD, SSH, SSH_ADD], () => {
   let sandbox: PcscSandbox;
   let sshd: Sshd;
   let agent: AgentProcess;
@@ -40,7 +37,7 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
     expect(r.stderr).toContain('Card added');
   }
   async function startAgent(): Promise<void> {
-    agent = await AgentProcess.start({ socketPath: join(dir, 'agent.sock'), args: ['--no-notify', '-a', join(dir, 'agent.sock')], env: REAL_PCSCD });
+    agent = await AgentProcess.start({ socketPath: join(dir, 'agent.sock'), args: ['--no-notify', '-a', join(dir, 'agent.sock')], env: sandbox.env() });
   }
 
   beforeAll(async () => {
@@ -99,7 +96,7 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
         card.disconnect(sc.SCARD_RESET_CARD);
         ctx.close();
       })().catch((e) => { console.error(e); process.exit(1); });`;
-    const r = await runProgram(process.execPath, ['-e', resetter], { env: cleanEnv(REAL_PCSCD) });
+    const r = await runProgram(process.execPath, ['-e', resetter], { env: cleanEnv(sandbox.env()) });
     expect(r.stderr).toBe('');
     expect((await login()).stdout).toBe('ok\n');
     expect(agent.stderr).toContain('card was reset by another application');
@@ -139,7 +136,7 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
         console.log('holding');
         setInterval(() => {}, 1000);
       })().catch((e) => { console.error(e); process.exit(1); });`;
-    const holder: ChildProcess = spawn(process.execPath, ['-e', holderScript], { env: cleanEnv(REAL_PCSCD), stdio: ['ignore', 'pipe', 'pipe'] });
+    const holder: ChildProcess = spawn(process.execPath, ['-e', holderScript], { env: cleanEnv(sandbox.env()), stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       await new Promise<void>((resolve, reject) => {
         holder.stdout!.on('data', (d: Buffer) => (d.toString().includes('holding') ? resolve() : undefined));
@@ -168,7 +165,7 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
   });
 
   it('status reads every card over PC/SC beside the running agent, without spending a PIN try', async () => {
-    const r = await runCli(['status', '--json'], { env: cleanEnv(REAL_PCSCD) });
+    const r = await runCli(['status', '--json'], { env: cleanEnv(sandbox.env()) });
     expect(r.code).toBe(0);
     const cards = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
     expect(cards.map((c) => c['reader']).sort()).toEqual(['OCA Virtual Reader 00 00', 'OCA Virtual Reader 00 01']);
