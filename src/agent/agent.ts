@@ -183,6 +183,8 @@ export class Agent implements FrameHandler {
       this.locking = false;
     }
     this.log.info('agent locked');
+    // A card left verified would sign for any program that talks to it directly.
+    await this.keys?.agentLocked?.();
     return SUCCESS;
   }
 

@@ -1,4 +1,5 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from '../agent/defaults.js';
 import { ConfigError } from '../errors.js';
 import { configureLogging, getLogger } from '../log.js';
 import { parseHostAddress, parseSocketPath, type ListenAddress } from '../server/listen-address.js';
@@ -36,6 +37,7 @@ export interface CliOptions {
   readonly simulateState?: string;
   readonly notify?: boolean;
   readonly simulatePin?: boolean;
+  readonly cardIdleLock?: number;
 }
 
 const EXAMPLES = `
@@ -81,10 +83,23 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--no-simulate-pin', "don't hand the virtual card's PIN to the agent: it must come from ssh-add -s or the keychain, as with a real card"))
     .addOption(new Option('--no-notify', 'no desktop notifications (messages still go to the log)'))
+    .addOption(
+      new Option('--card-idle-lock <seconds>', 'make each card forget its verified PIN after this many seconds without use (0: after every signature)')
+        .default(DEFAULT_CARD_IDLE_LOCK_SECONDS)
+        .argParser(parseIdleLock),
+    )
     .addOption(new Option('--simulate-state <file>', 'where the virtual card keeps its keys (default $XDG_STATE_HOME/openpgp-card-agent/)'))
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride();
+}
+
+function parseIdleLock(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n > 86_400) {
+    throw new InvalidArgumentError('a number of seconds from 0 to 86400');
+  }
+  return n;
 }
 
 /** Where the daemon listens: a systemd-passed socket first, then -H, then -a, then the default. */
@@ -108,6 +123,7 @@ function daemonArgsOf(opts: CliOptions): string[] {
   if (opts.simulateState !== undefined) args.push('--simulate-state', opts.simulateState);
   if (opts.notify === false) args.push('--no-notify');
   if (opts.simulatePin === false) args.push('--no-simulate-pin');
+  if (opts.cardIdleLock !== undefined) args.push('--card-idle-lock', String(opts.cardIdleLock));
   return args;
 }
 
@@ -168,6 +184,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       ...(printEnv === undefined ? {} : { printEnv }),
       ...(simulate === undefined ? {} : { simulate }),
       notify: opts.notify !== false,
+      ...(opts.cardIdleLock === undefined ? {} : { cardIdleLockSeconds: opts.cardIdleLock }),
     });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentProcess, REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
+import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
 import { PcscSandbox, describeWithSandbox } from './harness/pcsc-sandbox.js';
+import { PYTHON3, pcscHolder, pcscPeer } from './harness/pcsc-peer.js';
 import { SSH, SSHD, SSH_ADD, Sshd, sshLogin } from './harness/sshd.js';
 
 /** Waits until `check` is true (polling), or fails with `what`. */
@@ -15,7 +15,7 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [SSHD, SSH, SSH_ADD], () => {
+describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [SSHD, SSH, SSH_ADD, PYTHON3], () => {
   let sandbox: PcscSandbox;
   let sshd: Sshd;
   let agent: AgentProcess;
@@ -86,20 +86,9 @@ describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd resta
   });
 
   it('a reset by another application: the agent reconnects, selects and verifies again', async () => {
-    const resetter = `
-      const { createRequire } = require('node:module');
-      const sc = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))})('smartcard');
-      (async () => {
-        const ctx = new sc.Context();
-        const reader = ctx.listReaders().find((r) => r.name.endsWith('00 00'));
-        const card = await reader.connect(sc.SCARD_SHARE_SHARED, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
-        card.disconnect(sc.SCARD_RESET_CARD);
-        ctx.close();
-      })().catch((e) => { console.error(e); process.exit(1); });`;
-    const r = await runProgram(process.execPath, ['-e', resetter], { env: cleanEnv(sandbox.env()) });
-    expect(r.stderr).toBe('');
+    await pcscPeer(sandbox, 'reset', '00 00');
     expect((await login()).stdout).toBe('ok\n');
-    expect(agent.stderr).toContain('card was reset by another application');
+    expect(agent.stderr).toContain('was reset by another application');
   });
 
   it('pcscd killed and restarted: the card comes back and signs, with no agent restart', async () => {
@@ -117,38 +106,13 @@ describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd resta
 
   it('a card held exclusively by another program: the agent says why, and takes the card once it is free', async () => {
     await agent.stop();
-    const holderScript = `
-      const { createRequire } = require('node:module');
-      const sc = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))})('smartcard');
-      (async () => {
-        const ctx = new sc.Context();
-        const reader = ctx.listReaders().find((r) => r.name.endsWith('00 00'));
-        // pcscd frees the stopped agent's connection a moment after it exits.
-        for (let i = 0; ; i++) {
-          try {
-            await reader.connect(sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
-            break;
-          } catch (e) {
-            if (i > 50) throw e;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-        console.log('holding');
-        setInterval(() => {}, 1000);
-      })().catch((e) => { console.error(e); process.exit(1); });`;
-    const holder: ChildProcess = spawn(process.execPath, ['-e', holderScript], { env: cleanEnv(sandbox.env()), stdio: ['ignore', 'pipe', 'pipe'] });
+    const holder = await pcscHolder(sandbox, 'hold-exclusive', '00 00');
     try {
-      await new Promise<void>((resolve, reject) => {
-        holder.stdout!.on('data', (d: Buffer) => (d.toString().includes('holding') ? resolve() : undefined));
-        let err = '';
-        holder.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-        holder.once('exit', (code) => reject(new Error(`holder exited ${code}: ${err}`)));
-      });
       await startAgent();
       await eventually('the agent names the cause', async () => agent.stderr.includes('pcsc-shared'));
       expect(await listKeys()).toEqual([]);
     } finally {
-      holder.kill('SIGKILL');
+      await holder.release();
     }
     await eventually('the card is taken once free', async () => (await listKeys()).length === 1);
   });

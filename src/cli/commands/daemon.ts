@@ -2,7 +2,8 @@ import { Agent } from '../../agent/agent.js';
 import { getLogger } from '../../log.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
-import { createKeyProvider, type KeyProviderOptions } from '../key-provider-factory.js';
+import { createKeySource, type KeySourceOptions } from '../../agent/key-source.js';
+import { PcscThread } from '../../card/pcsc/pcsc-thread.js';
 import { foregroundOutput, type ShellSyntax } from '../shell-output.js';
 
 export interface DaemonOptions {
@@ -12,8 +13,10 @@ export interface DaemonOptions {
   /** With -D -s / -D -c: print SSH_AUTH_SOCK for this shell once listening, as ssh-agent -D does. */
   readonly printEnv?: ShellSyntax;
   /** --simulate: serve a virtual card. */
-  readonly simulate?: KeyProviderOptions['simulate'];
+  readonly simulate?: KeySourceOptions['simulate'];
   readonly notify?: boolean;
+  /** --card-idle-lock, in seconds. */
+  readonly cardIdleLockSeconds?: number;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -39,7 +42,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   let closeKeys: (() => Promise<void>) | undefined;
   try {
-    const keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify });
+    const keys = await createKeySource({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify, cardIdleLockSeconds: opts.cardIdleLockSeconds });
     closeKeys = keys.close;
     const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
@@ -57,5 +60,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
     await closeKeys?.();
+    if (PcscThread.anyStuck()) log.warn('pcscd did not answer; its threads are left behind and the process exits without waiting for them');
   }
 }
