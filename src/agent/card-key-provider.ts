@@ -130,7 +130,8 @@ export class CardKeyProvider implements KeyProvider {
    * deadline, and the check finishes in the background.
    */
   private async freshen(s: CardSession): Promise<void> {
-    if (s.stuck) return;
+    // A check already under way has had its chance: the listing that started it waited for it.
+    if (s.stuck || s.revalidating) return;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.opts.listDeadlineMs ?? DEFAULT_LIST_DEADLINE_MS);

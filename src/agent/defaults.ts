@@ -10,3 +10,9 @@
  * alone is closed to other programs almost at once. pivy-agent uses 2 s; gpg-agent never closes.
  */
 export const DEFAULT_CARD_IDLE_LOCK_SECONDS = 5;
+
+/**
+ * --card-wait: seconds a card operation waits while another application has the card to itself
+ * (a PC/SC transaction: GnuPG's last milliseconds; a stuck program's, for ever).
+ */
+export const DEFAULT_CARD_WAIT_SECONDS = 10;

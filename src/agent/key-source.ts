@@ -13,6 +13,7 @@ import { InProcessTransport } from '../simulator/in-process-transport.js';
 import { VirtualCard } from '../simulator/virtual-card.js';
 import { CardKeyProvider, DEFAULT_CARD_IDLE_LOCK_SECONDS } from './card-key-provider.js';
 import { CardManager } from './card-manager.js';
+import { DEFAULT_CARD_WAIT_SECONDS } from './defaults.js';
 
 /** The daemon's settings the card keys depend on. */
 export interface KeySourceOptions {
@@ -26,6 +27,8 @@ export interface KeySourceOptions {
   readonly keychain?: Keychain;
   /** --card-idle-lock, in seconds. */
   readonly cardIdleLockSeconds?: number | undefined;
+  /** --card-wait, in seconds. */
+  readonly cardWaitSeconds?: number | undefined;
   /** Only look at the cards (status): never make a card forget a PIN the running agent may rely on. */
   readonly readOnly?: boolean;
 }
@@ -81,7 +84,7 @@ export async function createKeySource(options: KeySourceOptions): Promise<KeySou
   } else {
     const pcscLog = getLogger('pcsc');
     const monitor = new PcscMonitor(pcscLog);
-    cards.follow(monitor, (reader) => PcscConnection.open(reader, pcscLog));
+    cards.follow(monitor, (reader) => PcscConnection.open(reader, pcscLog, { transactionWaitMs: (options.cardWaitSeconds ?? DEFAULT_CARD_WAIT_SECONDS) * 1000 }));
     start = async () => {
       const firstLook = new Promise<void>((resolve) => monitor.once('scanned', resolve));
       monitor.start();

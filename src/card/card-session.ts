@@ -213,6 +213,11 @@ export class CardSession {
     if (was !== is || !sameKey(before.authKey, this.snap.authKey)) this.log.info({ ident: this.ident, reader: this.reader, before: was, now: is }, 'the card has a new authentication key');
   }
 
+  /** A revalidation is under way (a caller that cannot wait should not wait for it either). */
+  get revalidating(): boolean {
+    return this.revalidation !== undefined;
+  }
+
   /** Reads 6E and the keys again. */
   async refresh(): Promise<CardSnapshot> {
     await this.run('refresh', () => this.refreshNow());

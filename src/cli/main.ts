@@ -1,4 +1,6 @@
+import { PcscThread } from '../card/pcsc/pcsc-thread.js';
 import { getLogger } from '../log.js';
+import { hardExit } from '../os/hard-exit.js';
 import { EXIT } from './exit-codes.js';
 import { run } from './program.js';
 
@@ -22,4 +24,6 @@ const code = await run(process.argv.slice(2), {
   stdout: writer(process.stdout),
   stderr: writer(process.stderr),
 });
+// A PC/SC thread blocked in C (pcscd hung) would make process.exit() wait for ever.
+if (PcscThread.anyRunning()) hardExit(code);
 process.exit(code);

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from '../agent/defaults.js';
+import { DEFAULT_CARD_IDLE_LOCK_SECONDS, DEFAULT_CARD_WAIT_SECONDS } from '../agent/defaults.js';
 import { ConfigError } from '../errors.js';
 import { configureLogging, getLogger } from '../log.js';
 import { parseHostAddress, parseSocketPath, type ListenAddress } from '../server/listen-address.js';
@@ -38,6 +38,7 @@ export interface CliOptions {
   readonly notify?: boolean;
   readonly simulatePin?: boolean;
   readonly cardIdleLock?: number;
+  readonly cardWait?: number;
 }
 
 const EXAMPLES = `
@@ -86,7 +87,12 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--card-idle-lock <seconds>', 'make each card forget its verified PIN after this many seconds without use (0: after every signature)')
         .default(DEFAULT_CARD_IDLE_LOCK_SECONDS)
-        .argParser(parseIdleLock),
+        .argParser(parseSeconds),
+    )
+    .addOption(
+      new Option('--card-wait <seconds>', 'how long a request waits while another application has a card to itself, before it fails')
+        .default(DEFAULT_CARD_WAIT_SECONDS)
+        .argParser(parseSeconds),
     )
     .addOption(new Option('--simulate-state <file>', 'where the virtual card keeps its keys (default $XDG_STATE_HOME/openpgp-card-agent/)'))
     .addHelpText('after', EXAMPLES)
@@ -94,7 +100,7 @@ export function buildProgram(): Command {
     .exitOverride();
 }
 
-function parseIdleLock(value: string): number {
+function parseSeconds(value: string): number {
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n > 86_400) {
     throw new InvalidArgumentError('a number of seconds from 0 to 86400');
@@ -124,6 +130,7 @@ function daemonArgsOf(opts: CliOptions): string[] {
   if (opts.notify === false) args.push('--no-notify');
   if (opts.simulatePin === false) args.push('--no-simulate-pin');
   if (opts.cardIdleLock !== undefined) args.push('--card-idle-lock', String(opts.cardIdleLock));
+  if (opts.cardWait !== undefined) args.push('--card-wait', String(opts.cardWait));
   return args;
 }
 
@@ -185,6 +192,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       ...(simulate === undefined ? {} : { simulate }),
       notify: opts.notify !== false,
       ...(opts.cardIdleLock === undefined ? {} : { cardIdleLockSeconds: opts.cardIdleLock }),
+      ...(opts.cardWait === undefined ? {} : { cardWaitSeconds: opts.cardWait }),
     });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);

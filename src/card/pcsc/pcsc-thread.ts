@@ -24,7 +24,8 @@ export interface CallOptions {
   readonly beginTimeoutMs?: number;
 }
 
-const live = new Set<PcscThread>();
+/** Threads whose worker has not exited yet. */
+const running = new Set<PcscThread>();
 
 /** Where the worker's compiled script is: next to this file, or under dist/ when run from src/ (tests). */
 function workerScript(): URL {
@@ -57,8 +58,11 @@ export class PcscThread {
     this.worker.unref();
     this.worker.on('message', (msg: WorkerReply) => this.onReply(msg));
     this.worker.on('error', (err) => this.fail(new CardUnavailableError(`PC/SC thread for ${name} failed: ${err.message}`, { cause: err })));
-    this.worker.on('exit', (code) => this.fail(new CardUnavailableError(`PC/SC thread for ${name} exited (${code})`)));
-    live.add(this);
+    this.worker.on('exit', (code) => {
+      running.delete(this);
+      this.fail(new CardUnavailableError(`PC/SC thread for ${name} exited (${code})`));
+    });
+    running.add(this);
   }
 
   /** True while a call that was given up on has not come back: the thread is blocked in C. */
@@ -66,10 +70,12 @@ export class PcscThread {
     return this.overdue > 0;
   }
 
-  /** Whether any PC/SC thread in the process is blocked in C (the CLI then exits hard). */
-  static anyStuck(): boolean {
-    for (const t of live) if (t.stuck) return true;
-    return false;
+  /**
+   * Whether a PC/SC thread is still running: at exit that means one is blocked in C (a hung pcscd),
+   * and process.exit() would wait for it for ever (the CLI then exits without waiting).
+   */
+  static anyRunning(): boolean {
+    return running.size > 0;
   }
 
   call<K extends WorkerOp>(op: K, args: RequestArgs<K>, options: CallOptions = {}): Promise<WorkerResults[K]> {
@@ -138,7 +144,6 @@ export class PcscThread {
   private fail(err: Error): void {
     if (this.dead !== undefined) return;
     this.dead = err;
-    live.delete(this);
     for (const [, p] of this.pending) {
       if (p.timer !== undefined) clearTimeout(p.timer);
       if (!p.givenUp) p.reject(err);
@@ -146,11 +151,15 @@ export class PcscThread {
     this.pending.clear();
   }
 
-  /** Stops the thread. A thread blocked in C cannot be stopped; it is left behind (and unref'd). */
+  /**
+   * Stops the thread. One blocked in C cannot be stopped: it is left behind, unref'd, and
+   * anyRunning() tells the CLI to exit without waiting for it.
+   */
   async close(): Promise<void> {
     if (this.dead !== undefined) return;
-    const stuck = this.stuck;
+    const busy = this.pending.size > 0;
     this.fail(new CardUnavailableError(`PC/SC thread for ${this.name} was closed`));
-    if (!stuck) await this.worker.terminate();
+    if (!busy) await this.worker.terminate();
+    else void this.worker.terminate();
   }
 }

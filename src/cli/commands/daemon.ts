@@ -17,6 +17,8 @@ export interface DaemonOptions {
   readonly notify?: boolean;
   /** --card-idle-lock, in seconds. */
   readonly cardIdleLockSeconds?: number;
+  /** --card-wait, in seconds. */
+  readonly cardWaitSeconds?: number;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -42,7 +44,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
   let closeKeys: (() => Promise<void>) | undefined;
   try {
-    const keys = await createKeySource({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify, cardIdleLockSeconds: opts.cardIdleLockSeconds });
+    const keys = await createKeySource({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify, cardIdleLockSeconds: opts.cardIdleLockSeconds, cardWaitSeconds: opts.cardWaitSeconds });
     closeKeys = keys.close;
     const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
@@ -60,6 +62,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
     await closeKeys?.();
-    if (PcscThread.anyStuck()) log.warn('pcscd did not answer; its threads are left behind and the process exits without waiting for them');
+    if (PcscThread.anyRunning()) log.warn('pcscd did not answer; the agent exits without waiting for its PC/SC threads');
   }
 }
