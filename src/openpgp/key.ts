@@ -157,3 +157,53 @@ export function describeKey(m: KeyMaterial): string {
   }
   return CURVES[m.curve].gnupg;
 }
+
+/**
+ * A key as cards and the agent extension describe it: the OpenPGP algorithm id (1 RSA, 18 ECDH,
+ * 19 ECDSA, 22 EdDSALegacy) with RSA n and e, or the curve OID (DER content) and the point
+ * (04 || X || Y, or the 32 native bytes of an Ed25519/X25519 key).
+ */
+export type KeyParts =
+  | { readonly algorithm: number; readonly n: Uint8Array; readonly e: Uint8Array }
+  | { readonly algorithm: number; readonly oid: Uint8Array; readonly point: Uint8Array };
+
+export interface KeyFromParts {
+  readonly key: PublicKey;
+  readonly fingerprint: Uint8Array;
+  /** Whether the fingerprint equals the one the card stores (false when none was given). */
+  readonly matchesCard: boolean;
+}
+
+/**
+ * The v4 key for card key parts and a generation time. The card stores a fingerprint but not
+ * the ECDH KDF parameters that went into it, so for ECDH every usual choice is tried against
+ * `cardFingerprint`; without a match, GnuPG's choice is taken and matchesCard is false.
+ */
+export function keyFromParts(parts: KeyParts, created: number, cardFingerprint?: Uint8Array): KeyFromParts {
+  const candidates = materialCandidates(parts);
+  const eq = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+  for (const material of candidates) {
+    const key = { created, material };
+    const fpr = fingerprint(key);
+    if (cardFingerprint !== undefined && eq(fpr, cardFingerprint)) return { key, fingerprint: fpr, matchesCard: true };
+  }
+  const key = { created, material: candidates[0]! };
+  return { key, fingerprint: fingerprint(key), matchesCard: false };
+}
+
+function materialCandidates(parts: KeyParts): KeyMaterial[] {
+  if ('n' in parts) {
+    if (parts.algorithm !== PublicKeyAlgorithm.RSA) throw new UnsupportedError(`algorithm ${parts.algorithm} with RSA parameters`);
+    return [{ algorithm: 'rsa', n: parts.n, e: parts.e }];
+  }
+  const curve = curveByOid(Buffer.from(parts.oid).toString('hex'));
+  const oidName = Buffer.from(parts.oid).toString('hex');
+  if (curve === undefined) throw new UnsupportedError(`curve OID ${oidName} is not supported`);
+  const nist = curve === 'p256' || curve === 'p384' || curve === 'p521';
+  if (parts.algorithm === PublicKeyAlgorithm.ECDSA && nist) return [{ algorithm: 'ecdsa', curve, point: parts.point }];
+  if (parts.algorithm === PublicKeyAlgorithm.EDDSA_LEGACY && curve === 'ed25519') return [{ algorithm: 'eddsa', curve, point: parts.point }];
+  if (parts.algorithm === PublicKeyAlgorithm.ECDH && (nist || curve === 'cv25519')) {
+    return ecdhKdfCandidates(curve).map((kdf) => ({ algorithm: 'ecdh', curve, point: parts.point, kdf }));
+  }
+  throw new UnsupportedError(`algorithm ${parts.algorithm} on curve ${curve} is not supported`);
+}
