@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import type { KeyProvider } from '../agent/key-provider.js';
 import { CardKeyProvider } from '../agent/card-key-provider.js';
 import { CardRegistry } from '../agent/card-registry.js';
+import { CardRegistrySignatureKeys } from '../agent/card-signature-keys.js';
+import type { ExtensionHandler } from '../agent/extension-handler.js';
+import { openPgpExtensions } from '../agent/openpgp-signing.js';
 import { getLogger, type Logger } from '../log.js';
 import { askpassConfirm } from '../notify/askpass-confirm.js';
 import { DesktopNotifier, LogOnlyNotifier } from '../notify/notifier.js';
@@ -34,6 +37,8 @@ export interface KeySource {
   readonly provider: KeyProvider;
   readonly registry: CardRegistry;
   readonly pins: KeychainPins;
+  /** The OpenPGP signing extensions (temporary source over the registry, see card-signature-keys.ts). */
+  readonly extensions: ReadonlyMap<string, ExtensionHandler>;
   /** Starts watching for cards (PC/SC); resolves once the cards present now are attached. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -84,10 +89,12 @@ export async function createKeyProvider(options: KeyProviderOptions): Promise<Ke
     };
     closers.push(async () => monitor.stop());
   }
+  const extensions = openPgpExtensions(new CardRegistrySignatureKeys({ registry, pins, log: getLogger('agent') }), getLogger('agent'));
   return {
     provider,
     registry,
     pins,
+    extensions,
     start,
     close: async () => {
       for (const c of closers) await c();
