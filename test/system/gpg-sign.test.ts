@@ -175,6 +175,12 @@ describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG
         const theirs = await git(ws, ['verify-commit', '--raw', forged]);
         expect(theirs.code).not.toBe(0);
         expect(theirs.stderr).toContain('[GNUPG:] BADSIG ');
+        // A signature by a key no plugged card has (GnuPG's, from the fixtures): ERRSIG and NO_PUBKEY, exit 2.
+        const fixtures = join(REPO_ROOT, 'fixtures/openpgp/gnupg-2.2.40');
+        const other = await runProgram(GPG_SHIM, ['--status-fd=1', '--verify', join(fixtures, 'ed.sig.asc'), '-'], { env: { ...ws.env, ...none }, input: await readFile(join(fixtures, 'payload.txt'), 'utf8') });
+        expect(other.code).toBe(2);
+        expect(other.stdout).toContain('[GNUPG:] ERRSIG 2712C2E53ACA43F5 22 8 00 ');
+        expect(other.stdout).toContain('[GNUPG:] NO_PUBKEY 2712C2E53ACA43F5');
       });
     });
   }
