@@ -1,4 +1,5 @@
 import type { CardSession, SessionContext } from '../card/card-session.js';
+import { readCardKeys, signDigest as pskSignDigest, type CardOpenPgpKeys, type CardSlotKey } from '../card/openpgp/signature-key.js';
 import { PW1_81, PW1_82 } from '../card/openpgp/openpgp-card.js';
 import type { CardPublicKey } from '../card/openpgp/public-key.js';
 import {
@@ -22,6 +23,11 @@ import { signPlanFor, sshKeyBlobOf, sshUnusableReason } from './card-ssh.js';
 import type { Constraint, Identity, KeyProvider, RequestContext } from './key-provider.js';
 import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from './defaults.js';
 import type { PinSource, UserNotifier } from './ports.js';
+import type { OpenPgpKeyInfo, SignatureKeySource, SigningHash } from './openpgp-signing.js';
+import { HashAlgorithm } from '../openpgp/constants.js';
+import { keyFromParts } from '../openpgp/key.js';
+import { verifyRawSignature } from '../openpgp/verify.js';
+import type { OpenPgpKeyParts } from '../protocol/openpgp-extension.js';
 
 export type { PinSource, UserNotifier } from './ports.js';
 
@@ -59,6 +65,9 @@ export class StaleKeyError extends AgentError {
   override readonly code = 'E_STALE_KEY';
 }
 
+const HASH_ID: Record<SigningHash, number> = { sha224: HashAlgorithm.SHA224, sha256: HashAlgorithm.SHA256, sha384: HashAlgorithm.SHA384, sha512: HashAlgorithm.SHA512 };
+const SLOT_NAME = { sig: 'signature', dec: 'decryption', aut: 'authentication' } as const;
+
 /** What SSH sees of a card session, recomputed when the session reads its keys again. */
 interface SshView {
   readonly generation: number;
@@ -75,8 +84,10 @@ interface SshView {
  * signature is checked against the key before it is handed out. The card's verified state is
  * taken back after `idleLockMs` without use, and on lock, forget, expiry and shutdown.
  */
-export class CardKeyProvider implements KeyProvider {
+export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   private readonly confirmIdents = new Set<string>();
+  /** The cards' OpenPGP keys (for PSO:CDS and certificates), read once per read of the card. */
+  private readonly openPgpKeys = new WeakMap<CardSession, { generation: number; keys: Promise<CardOpenPgpKeys> }>();
   private readonly views = new WeakMap<CardSession, SshView>();
   private readonly idleTimers = new Map<CardSession, NodeJS.Timeout>();
   private readonly idleLockMs: number;
@@ -183,13 +194,18 @@ export class CardKeyProvider implements KeyProvider {
     }
   }
 
-  private async authenticate(session: CardSession, op: SessionContext, data: Uint8Array, hash: Parameters<SessionContext['card']['authenticate']>[1], host: string | undefined): Promise<Uint8Array> {
+  private authenticate(session: CardSession, op: SessionContext, data: Uint8Array, hash: Parameters<SessionContext['card']['authenticate']>[1], host: string | undefined): Promise<Uint8Array> {
+    return this.withTouchPrompt(session, host, () => op.card.authenticate(data, hash));
+  }
+
+  /** Runs a signing command; a card that has not answered after a moment wants a touch: say so. */
+  private async withTouchPrompt<T>(session: CardSession, host: string | undefined, command: () => Promise<T>): Promise<T> {
     const timer = setTimeout(() => {
       this.opts.notifier?.notify({ title: 'Touch your card', message: `Touch your card ${session.ident}${host === undefined ? '' : ` (for ${host})`}` });
     }, this.opts.touchPromptAfterMs ?? 500);
     timer.unref();
     try {
-      return await op.card.authenticate(data, hash);
+      return await command();
     } catch (err) {
       // OpenPGP card 3.4.1 reserves 6600 for the user interaction flag: no touch in time.
       if (err instanceof SecurityIssueError) throw new TouchTimeoutError(`card ${session.ident} was not touched in time; the signature was not made`);
@@ -279,6 +295,83 @@ export class CardKeyProvider implements KeyProvider {
     await this.lockAll('the agent was locked');
   }
 
+  /** The card's OpenPGP keys (signature, decryption, authentication), read once per read of the card. */
+  private cardKeys(session: CardSession): Promise<CardOpenPgpKeys> {
+    const generation = session.snapshot.generation;
+    const cached = this.openPgpKeys.get(session);
+    if (cached !== undefined && cached.generation === generation) return cached.keys;
+    const keys = session.run('read OpenPGP keys', (op) => readCardKeys(op.card.channel));
+    keys.catch(() => this.openPgpKeys.delete(session));
+    this.openPgpKeys.set(session, { generation, keys });
+    return keys;
+  }
+
+  /** SignatureKeySource: every plugged card's OpenPGP keys, with their stored fingerprints and times. */
+  async listSignatureKeys(_ctx: RequestContext): Promise<OpenPgpKeyInfo[]> {
+    const out: OpenPgpKeyInfo[] = [];
+    for (const session of this.opts.cards.list()) {
+      let keys: CardOpenPgpKeys;
+      try {
+        keys = await this.cardKeys(session);
+      } catch (err) {
+        this.opts.log.warn({ ident: session.ident, err: (err as Error).message }, 'could not read the OpenPGP keys of the card');
+        continue;
+      }
+      for (const slot of ['sig', 'dec', 'aut'] as const) {
+        const k = keys[slot];
+        if (k === undefined || k.created === 0) continue;
+        out.push({ ident: session.ident, slot: SLOT_NAME[slot], fingerprint: k.fingerprint, created: k.created, parts: k.parts as OpenPgpKeyParts });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * SignatureKeySource: PSO: COMPUTE DIGITAL SIGNATURE with the signature key whose fingerprint
+   * is `fingerprint`, under the same PIN rules as authentication (PW1 81; before every signature
+   * when C4 says PW1 is good for one only), checked against the key before it is returned.
+   */
+  async signDigest(fingerprint: Uint8Array, hash: SigningHash, digest: Uint8Array, ctx: RequestContext, options: { readonly purpose?: string } = {}): Promise<Uint8Array | null> {
+    let found: { session: CardSession; key: CardSlotKey; oneSignature: boolean } | undefined;
+    for (const session of this.opts.cards.list()) {
+      const keys = await this.cardKeys(session).catch(() => undefined);
+      if (keys?.sig !== undefined && equalBytes(keys.sig.fingerprint, fingerprint)) found = { session, key: keys.sig, oneSignature: keys.pw1ValidForOneSignature };
+    }
+    if (found === undefined) return null;
+    const { session, key, oneSignature } = found;
+    const host = ctx.sessions.at(-1)?.hostKeyFingerprint;
+    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, options.purpose);
+    this.disarm(session);
+    try {
+      const raw = await session.run('PSO:CDS', async (op) => {
+        const cds = (): Promise<Uint8Array> => this.withTouchPrompt(session, host, () => pskSignDigest(op.card.channel, key.attributes, hash, digest));
+        if (oneSignature || op.pinState(PW1_81) === 'not-verified') await this.verifyStoredPin(session, op, PW1_81);
+        try {
+          return await cds();
+        } catch (err) {
+          if (!(err instanceof SecurityStatusNotSatisfiedError)) throw err;
+          op.setPinState(PW1_81, 'not-verified');
+          await this.verifyStoredPin(session, op, PW1_81);
+          return await cds();
+        } finally {
+          // "PW1 valid for one PSO:CDS": the card has forgotten it again.
+          if (oneSignature) op.setPinState(PW1_81, 'not-verified');
+        }
+      });
+      const material = keyFromParts(key.parts, key.created, key.fingerprint).key.material;
+      if (!verifyRawSignature(material, HASH_ID[hash], digest, raw)) {
+        this.openPgpKeys.delete(session);
+        await session.refresh();
+        this.opts.log.warn({ ident: session.ident }, 'the card made an OpenPGP signature that does not verify with its signature key; it was not returned');
+        throw new StaleKeyError(`card ${session.ident}'s signature key does not match the one the agent knows; list the keys again`);
+      }
+      ctx.conn.log.debug({ ident: session.ident, purpose: options.purpose }, 'PSO:CDS signature made and checked');
+      return raw;
+    } finally {
+      this.armIdleLock(session);
+    }
+  }
+
   private requireCard(readerId: string): CardSession {
     const session = this.opts.cards.findByIdent(readerId);
     if (session !== undefined) return session;
@@ -286,8 +379,8 @@ export class CardKeyProvider implements KeyProvider {
     throw new UnknownCardError(`no card "${readerId}" is plugged in; ${plugged.length === 0 ? 'no cards are plugged in' : `plugged: ${plugged.join(', ')}`}`);
   }
 
-  /** Verifies PW1 with the stored PIN, following the rules that keep the card from blocking. */
-  private async verifyStoredPin(session: CardSession, op: SessionContext): Promise<void> {
+  /** Verifies PW1 (82, or 81 for PSO:CDS) with the stored PIN, following the rules that keep the card from blocking. */
+  private async verifyStoredPin(session: CardSession, op: SessionContext, mode: typeof PW1_81 | typeof PW1_82 = PW1_82): Promise<void> {
     const ident = session.ident;
     const pin = await this.opts.pins.get(ident);
     const retries = await op.pw1Retries();
@@ -301,7 +394,7 @@ export class CardKeyProvider implements KeyProvider {
       throw new PinRequiredError(decision.message);
     }
     try {
-      await op.verifyPw1(pin!, PW1_82);
+      await op.verifyPw1(pin!, mode);
     } catch (err) {
       this.reportPinFailure(ident, err, 'stored');
       // Whatever the card answered, this PIN is never sent again.
@@ -322,8 +415,9 @@ export class CardKeyProvider implements KeyProvider {
     }
   }
 
-  private async askConfirmation(ident: string, host: string | undefined): Promise<void> {
-    const ok = await this.opts.confirm!(`Allow use of card key ${ident}${host === undefined ? '' : ` for host key ${host}`}?`);
+  private async askConfirmation(ident: string, host: string | undefined, purpose?: string): Promise<void> {
+    const what = purpose === undefined ? `use of card key ${ident}` : `card ${ident} to sign (${purpose})`;
+    const ok = await this.opts.confirm!(`Allow ${what}${host === undefined ? '' : ` for host key ${host}`}?`);
     if (!ok) throw new PinRequiredError(`signature with card ${ident} not confirmed by the user`);
   }
 

@@ -13,6 +13,8 @@ import { InProcessTransport } from '../simulator/in-process-transport.js';
 import { VirtualCard } from '../simulator/virtual-card.js';
 import { CardKeyProvider, DEFAULT_CARD_IDLE_LOCK_SECONDS } from './card-key-provider.js';
 import { CardManager } from './card-manager.js';
+import type { ExtensionHandler } from './extension-handler.js';
+import { openPgpExtensions } from './openpgp-signing.js';
 import { DEFAULT_CARD_WAIT_SECONDS } from './defaults.js';
 
 /** The daemon's settings the card keys depend on. */
@@ -35,6 +37,8 @@ export interface KeySourceOptions {
 
 export interface KeySource {
   readonly provider: CardKeyProvider;
+  /** The OpenPGP signing extensions (git commit signing), served by the same provider. */
+  readonly extensions: ReadonlyMap<string, ExtensionHandler>;
   readonly cards: CardManager;
   readonly pins: KeychainPins;
   /** Starts watching for cards (PC/SC); resolves once the cards present now are attached. */
@@ -95,6 +99,7 @@ export async function createKeySource(options: KeySourceOptions): Promise<KeySou
   }
   return {
     provider,
+    extensions: openPgpExtensions(provider, getLogger('agent')),
     cards,
     pins,
     start,

@@ -5,6 +5,7 @@ import { configureLogging, getLogger } from '../log.js';
 import { parseHostAddress, parseSocketPath, type ListenAddress } from '../server/listen-address.js';
 import { takeSystemdSocket } from '../server/systemd.js';
 import { runDaemon } from './commands/daemon.js';
+import { runGpgCommand } from './commands/gpg.js';
 import { buildStatusCommand, runStatus } from './commands/status.js';
 import { killAgent } from './commands/kill.js';
 import { startBackground } from './commands/start-background.js';
@@ -55,6 +56,8 @@ Examples:
   openpgp-card-agent --simulate
       No card at hand: serve a virtual card (created on first use, User PIN 123456).
   openpgp-card-agent --simulate --simulate-algo rsa4096
+  openpgp-card-agent gpg --help
+      OpenPGP signatures by the card for git (gpg.program openpgp-card-agent-gpg).
   openpgp-card-agent -H unix://$XDG_RUNTIME_DIR/card-agent.sock
   openpgp-card-agent -a ~/.ssh/card-agent.sock
       Listen on a chosen socket (its directory must be private: mode 0700).
@@ -162,6 +165,7 @@ async function parseOptions<T>(cmd: Command, argv: readonly string[], io: CliIo)
 /** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv[0] === 'status') return runStatusCommand(argv.slice(1), io);
+  if (argv[0] === 'gpg') return runGpgCommand(argv.slice(1), io.env);
   const parsed = await parseOptions<CliOptions>(buildProgram(), argv, io);
   if (typeof parsed === 'number') return parsed;
   const opts = parsed;

@@ -46,7 +46,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     const keys = await createKeySource({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify, cardIdleLockSeconds: opts.cardIdleLockSeconds, cardWaitSeconds: opts.cardWaitSeconds });
     closeKeys = keys.close;
-    const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
+    const agent = new Agent({ log: getLogger('agent'), keys: keys.provider, extensions: keys.extensions });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
     await server.listen(opts.address);
     // Cards are looked for once the socket is ours: a refused start touches no card.
