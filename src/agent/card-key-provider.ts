@@ -15,7 +15,7 @@ import type { Logger } from '../log.js';
 import { blockedMessage, decideStoredPin, decideTypedPin, wrongPinMessage, type PinOrigin } from '../pins/policy.js';
 import type { Secret } from '../secret.js';
 import { sha256Fingerprint } from '../ssh/fingerprint.js';
-import { verifySshSignature } from '../ssh/verify.js';
+import { sshSignatureVerifier } from '../ssh/verify.js';
 import { equalBytes } from '../wire/bytes.js';
 import type { CardManager } from './card-manager.js';
 import { UnknownCardError } from './card-manager.js';
@@ -75,6 +75,8 @@ interface SshView {
   readonly keyBlob: Uint8Array | undefined;
   readonly fingerprint: string | undefined;
   readonly unusable: string | undefined;
+  /** Checks an SSH signature by this key (the key parsed once). */
+  readonly verify: (data: Uint8Array, signature: Uint8Array) => boolean;
 }
 
 /**
@@ -113,11 +115,18 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     let view: SshView;
     const key = snap.authKey;
     if (key === undefined || key.kind === 'unsupported') {
-      view = { generation: snap.generation, key: undefined, keyBlob: undefined, fingerprint: undefined, unusable: snap.authKeyProblem ?? 'no authentication key' };
+      view = { generation: snap.generation, key: undefined, keyBlob: undefined, fingerprint: undefined, unusable: snap.authKeyProblem ?? 'no authentication key', verify: () => false };
     } else {
       const reason = sshUnusableReason(key);
       const keyBlob = reason === undefined ? sshKeyBlobOf(key) : undefined;
-      view = { generation: snap.generation, key, keyBlob, fingerprint: keyBlob === undefined ? undefined : sha256Fingerprint(keyBlob), unusable: reason };
+      view = {
+        generation: snap.generation,
+        key,
+        keyBlob,
+        fingerprint: keyBlob === undefined ? undefined : sha256Fingerprint(keyBlob),
+        unusable: reason,
+        verify: keyBlob === undefined ? () => false : sshSignatureVerifier(keyBlob),
+      };
     }
     this.views.set(session, view);
     return view;
@@ -186,7 +195,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
       });
       const signature = plan.toSshSignature(raw);
       // Never hand out a signature that does not verify: the card's key may have changed.
-      if (!verifySshSignature(view.keyBlob!, data, signature)) await this.signatureMismatch(session, view);
+      if (!view.verify(data, signature)) await this.signatureMismatch(session, view);
       ctx.conn.log.debug({ ident: session.ident, hash: plan.hash }, 'signed');
       return signature;
     } finally {

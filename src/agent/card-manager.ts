@@ -53,7 +53,7 @@ export class CardManager extends EventEmitter<CardManagerEvents> {
    */
   async attach(reader: string, connect: () => Promise<CardTransport>): Promise<CardSession | undefined> {
     const epoch = this.bump(reader);
-    this.dropSession(reader);
+    void this.dropSession(reader);
     const work = (async () => {
       const transport = await connect();
       let session: CardSession;
@@ -89,12 +89,12 @@ export class CardManager extends EventEmitter<CardManagerEvents> {
   }
 
   /** The card in `reader` is gone (removed, or its reader or pcscd went away). */
-  detach(reader: string): void {
+  detach(reader: string): Promise<void> {
     this.bump(reader);
     const t = this.retries.get(reader);
     if (t !== undefined) clearTimeout(t);
     this.retries.delete(reader);
-    this.dropSession(reader);
+    return this.dropSession(reader);
   }
 
   private bump(reader: string): number {
@@ -103,13 +103,14 @@ export class CardManager extends EventEmitter<CardManagerEvents> {
     return n;
   }
 
-  private dropSession(reader: string): void {
+  private dropSession(reader: string): Promise<void> {
     const s = this.sessions.get(reader);
-    if (s === undefined) return;
+    if (s === undefined) return Promise.resolve();
     this.sessions.delete(reader);
     this.log.info({ ident: s.ident, reader }, 'card removed');
-    void s.close().catch(() => undefined);
+    const closed = s.close().catch(() => undefined);
     this.emit('removed', s);
+    return closed;
   }
 
   /**
@@ -134,7 +135,7 @@ export class CardManager extends EventEmitter<CardManagerEvents> {
       });
     };
     monitor.on('card-inserted', (reader) => tryAttach(reader));
-    monitor.on('card-removed', (reader) => this.detach(reader));
+    monitor.on('card-removed', (reader) => void this.detach(reader));
   }
 
   /** Resolves when the attaches under way have finished. */
@@ -142,11 +143,11 @@ export class CardManager extends EventEmitter<CardManagerEvents> {
     await Promise.allSettled([...this.inFlight]);
   }
 
+  /** Lets every card go and waits until their connections are closed (bounded by the transports). */
   async closeAll(): Promise<void> {
     for (const t of this.retries.values()) clearTimeout(t);
     this.retries.clear();
-    const all = [...this.sessions.keys()];
-    for (const reader of all) this.detach(reader);
+    await Promise.all([...this.sessions.keys()].map((reader) => this.detach(reader)));
   }
 }
 

@@ -9,6 +9,15 @@ import type { CardKey } from './openpgp/public-key.js';
 import { SerialQueue } from './serial-queue.js';
 import type { CardTransport } from './transport.js';
 
+/**
+ * A PC/SC transaction outlives its operation by LINGER_MS when nothing else of ours is queued, so
+ * a burst of operations (a loop of logins, concurrent clients) shares one transaction instead of
+ * paying SCardBeginTransaction and SCardEndTransaction each time; it is never kept longer than
+ * HOLD_MAX_MS in all, so other applications get the card.
+ */
+const LINGER_MS = 3;
+const HOLD_MAX_MS = 25;
+
 /** What the session believes of a PIN's verified state on the card. */
 export type PinState = 'verified' | 'not-verified' | 'unknown';
 
@@ -69,6 +78,9 @@ export class CardSession {
     [PW1_82, 'unknown'],
   ]);
   private closed = false;
+  /** When the current PC/SC transaction began (ms since the epoch), or undefined outside one. */
+  private transactionSince: number | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
   /** When the keys were last checked against the card (ms since the epoch). */
   private checkedAt = 0;
   private revalidation: Promise<boolean> | undefined;
@@ -126,19 +138,54 @@ export class CardSession {
     return this.queue.run(async () => {
       for (let attempt = 0; ; attempt++) {
         if (this.closed) throw new UnsupportedError(`card ${this.ident} is no longer attached`);
-        this.transport.beginTransaction?.();
+        this.beginTransaction();
         this.provenThisTransaction = false;
+        let failed = false;
         try {
           await this.ensureReady();
           return await op(this.context());
         } catch (err) {
+          failed = true;
           if (attempt > 0 || !this.recover(err)) throw err;
           this.log.info({ ident: this.ident, reader: this.reader, op: what, why: (err as Error).message }, 'retrying the whole operation once');
         } finally {
-          void this.transport.endTransaction?.().catch(() => undefined);
+          this.endTransaction(failed);
         }
       }
     });
+  }
+
+  private beginTransaction(): void {
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.transport.beginTransaction?.();
+    this.transactionSince ??= this.now();
+  }
+
+  /**
+   * After an operation: ends the transaction, or keeps it for the next operation of ours — at
+   * once when one is queued, or for LINGER_MS — as long as the card has not been ours for
+   * HOLD_MAX_MS. A failed operation always lets the card go.
+   */
+  private endTransaction(failed: boolean): void {
+    const since = this.transactionSince;
+    if (!failed && since !== undefined && this.now() - since < HOLD_MAX_MS && !this.closed) {
+      if (this.queue.pending > 1) return;
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        if (this.queue.pending === 0) this.endNow();
+      }, LINGER_MS);
+      this.lingerTimer.unref();
+      return;
+    }
+    this.endNow();
+  }
+
+  private endNow(): void {
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.transactionSince = undefined;
+    void this.transport.endTransaction?.().catch(() => undefined);
   }
 
   private async ensureReady(): Promise<void> {
@@ -259,17 +306,22 @@ export class CardSession {
     await this.queue.run(async () => {
       if (this.closed) return;
       if (this.card.canResetVerification) {
-        this.transport.beginTransaction?.();
+        this.beginTransaction();
+        let failed = false;
         try {
           await this.ensureReady();
           await this.card.resetPw1Status(PW1_82);
           if (this.pinState(PW1_81) !== 'not-verified') await this.card.resetPw1Status(PW1_81);
+        } catch (err) {
+          failed = true;
+          throw err;
         } finally {
-          void this.transport.endTransaction?.().catch(() => undefined);
+          this.endTransaction(failed);
         }
       } else {
         if (this.transport.endTransaction === undefined) throw new UnsupportedError(`card ${this.ident} cannot forget a verified PIN and its transport cannot reset it`);
         this.transport.beginTransaction?.();
+        this.transactionSince = undefined;
         await this.transport.endTransaction({ reset: true });
         this.needsSelect = true;
       }
@@ -280,6 +332,8 @@ export class CardSession {
   /** Stops using the card; operations queued after this fail. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
     await this.transport.close();
   }
 }

@@ -57,36 +57,54 @@ export function sshPublicKeyBlobFromKeyObject(key: KeyObject): Uint8Array {
 }
 
 /**
- * Whether `signatureBlob` is a valid SSH signature over `data` by the key `publicKeyBlob` (for a
- * certificate, by the key it certifies). Malformed blobs, unsupported types and algorithm/key
- * mismatches all give false.
+ * A check of SSH signatures by the key `publicKeyBlob` (for a certificate, by the key it
+ * certifies), with the key parsed once: the agent checks every card signature before it hands
+ * it out, so this sits on the signing path. Malformed blobs, unsupported types and
+ * algorithm/key mismatches all give false.
  */
-export function verifySshSignature(publicKeyBlob: Uint8Array, data: Uint8Array, signatureBlob: Uint8Array): boolean {
+export function sshSignatureVerifier(publicKeyBlob: Uint8Array): (data: Uint8Array, signatureBlob: Uint8Array) => boolean {
+  let key: ReturnType<typeof signingPublicKey>;
+  let keyObject: KeyObject;
   try {
-    const key = signingPublicKey(publicKeyBlob);
-    const sig = parseSignature(signatureBlob);
-    const keyObject = keyObjectFromSshKey(key);
-    if (key.type === SshKeyType.RSA) {
-      if (!(sig.algorithm in RSA_HASH) || !('signature' in sig)) return false;
-      // OpenSSH accepts RSA signatures shorter than the modulus and left-pads them.
-      const modLen = key.n.length;
-      if (sig.signature.length > modLen) return false;
-      return verify(RSA_HASH[sig.algorithm as keyof typeof RSA_HASH], data, keyObject, leftPad(sig.signature, modLen));
-    }
-    if (key.type === SshKeyType.ED25519) {
-      if (sig.algorithm !== SshKeyType.ED25519) return false;
-      return verify(null, data, keyObject, sig.signature);
-    }
-    if (sig.algorithm !== key.type || !('r' in sig)) return false;
-    const c = ECDSA_CURVES[key.type];
-    const rs = new Uint8Array(2 * c.fieldBytes);
-    rs.set(leftPad(sig.r, c.fieldBytes), 0);
-    rs.set(leftPad(sig.s, c.fieldBytes), c.fieldBytes);
-    return verify(c.hash, data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, rs);
+    key = signingPublicKey(publicKeyBlob);
+    keyObject = keyObjectFromSshKey(key);
   } catch (err) {
-    if (err instanceof AgentError) return false;
-    // node:crypto rejects points off the curve and similar with its own errors.
-    if (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_')) return false;
+    if (isRejection(err)) return () => false;
     throw err;
   }
+  return (data, signatureBlob) => {
+    try {
+      const sig = parseSignature(signatureBlob);
+      if (key.type === SshKeyType.RSA) {
+        if (!(sig.algorithm in RSA_HASH) || !('signature' in sig)) return false;
+        // OpenSSH accepts RSA signatures shorter than the modulus and left-pads them.
+        const modLen = key.n.length;
+        if (sig.signature.length > modLen) return false;
+        return verify(RSA_HASH[sig.algorithm as keyof typeof RSA_HASH], data, keyObject, leftPad(sig.signature, modLen));
+      }
+      if (key.type === SshKeyType.ED25519) {
+        if (sig.algorithm !== SshKeyType.ED25519) return false;
+        return verify(null, data, keyObject, sig.signature);
+      }
+      if (sig.algorithm !== key.type || !('r' in sig)) return false;
+      const c = ECDSA_CURVES[key.type];
+      const rs = new Uint8Array(2 * c.fieldBytes);
+      rs.set(leftPad(sig.r, c.fieldBytes), 0);
+      rs.set(leftPad(sig.s, c.fieldBytes), c.fieldBytes);
+      return verify(c.hash, data, { key: keyObject, dsaEncoding: 'ieee-p1363' }, rs);
+    } catch (err) {
+      if (isRejection(err)) return false;
+      throw err;
+    }
+  };
+}
+
+/** Whether `signatureBlob` is a valid SSH signature over `data` by the key `publicKeyBlob` (see sshSignatureVerifier). */
+export function verifySshSignature(publicKeyBlob: Uint8Array, data: Uint8Array, signatureBlob: Uint8Array): boolean {
+  return sshSignatureVerifier(publicKeyBlob)(data, signatureBlob);
+}
+
+/** Our wire errors, and node:crypto's own (points off the curve and similar): a "no", not a fault. */
+function isRejection(err: unknown): boolean {
+  return err instanceof AgentError || (err instanceof Error && 'code' in err && String(err.code).startsWith('ERR_'));
 }

@@ -77,7 +77,8 @@ describe('CardKeyProvider: listing and signing', () => {
     for (let i = 0; i < 5; i++) {
       const m = transport.log.length;
       const sig = await provider.sign(blob(), DATA, 0, ctx);
-      expect(transport.log.slice(m)).toEqual(['begin', expect.stringMatching(/^> 00880000/), 'end']);
+      // Back to back, the signatures even share one PC/SC transaction (it lingers a moment).
+      expect(transport.log.slice(m).filter((l) => l !== 'begin' && l !== 'end')).toEqual([expect.stringMatching(/^> 00880000/)]);
       expect(verifySshSignature(blob(), DATA, sig!)).toBe(true);
     }
   });

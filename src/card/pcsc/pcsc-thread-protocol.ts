@@ -34,11 +34,10 @@ export interface WorkerResults {
 
 export type WorkerError = { readonly kind: 'pcsc'; readonly fn: string; readonly code: number; readonly message: string } | { readonly kind: 'other'; readonly message: string };
 
-export type WorkerReply =
-  | { readonly id: number; readonly ok: true; readonly value: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: WorkerError }
-  /** A transmit that began a transaction got it: the wait for other applications is over. */
-  | { readonly id: number; readonly progress: 'begun' };
+export type WorkerReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: WorkerError };
+
+/** Slots of the Int32Array the two sides share (see pcsc-worker.ts). */
+export const SHARED_SLOTS = { ABANDONED: 0, BEGUN: 1, COUNT: 2 } as const;
 
 /** The arguments of a request, without its id. */
 export type RequestArgs<K extends WorkerOp> = Omit<Extract<WorkerRequest, { op: K }>, 'id' | 'op'>;

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { CardUnavailableError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { PcscError, PcscTimeoutError } from './pcsc-errors.js';
-import type { RequestArgs, WorkerOp, WorkerReply, WorkerRequest, WorkerResults } from './pcsc-thread-protocol.js';
+import { SHARED_SLOTS, type RequestArgs, type WorkerOp, type WorkerReply, type WorkerRequest, type WorkerResults } from './pcsc-thread-protocol.js';
 
 interface Pending {
   readonly op: WorkerOp;
@@ -13,8 +13,6 @@ interface Pending {
   timer: NodeJS.Timeout | undefined;
   /** Its caller was answered with a timeout; the worker's answer is still to come. */
   givenUp: boolean;
-  /** Set once the wait for other applications' transactions is over (transmit with begin). */
-  readonly onBegun: (() => void) | undefined;
 }
 
 export interface CallOptions {
@@ -42,7 +40,8 @@ function workerScript(): URL {
 export class PcscThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
-  private readonly abandoned: Int32Array;
+  /** Shared with the worker: SHARED_SLOTS.ABANDONED (ours to write), SHARED_SLOTS.BEGUN (the worker's). */
+  private readonly shared: Int32Array;
   private nextId = 1;
   private dead: Error | undefined;
   /** Calls given up on whose answers are still to come. */
@@ -52,9 +51,9 @@ export class PcscThread {
     readonly name: string,
     private readonly log: Logger,
   ) {
-    const shared = new SharedArrayBuffer(4);
-    this.abandoned = new Int32Array(shared);
-    this.worker = new Worker(workerScript(), { workerData: { abandoned: shared }, name: `pcsc ${name}` });
+    const shared = new SharedArrayBuffer(4 * SHARED_SLOTS.COUNT);
+    this.shared = new Int32Array(shared);
+    this.worker = new Worker(workerScript(), { workerData: { shared }, name: `pcsc ${name}` });
     this.worker.unref();
     this.worker.on('message', (msg: WorkerReply) => this.onReply(msg));
     this.worker.on('error', (err) => this.fail(new CardUnavailableError(`PC/SC thread for ${name} failed: ${err.message}`, { cause: err })));
@@ -81,27 +80,23 @@ export class PcscThread {
   call<K extends WorkerOp>(op: K, args: RequestArgs<K>, options: CallOptions = {}): Promise<WorkerResults[K]> {
     if (this.dead !== undefined) return Promise.reject(this.dead);
     const id = this.nextId++;
+    const begins = op === 'transmit' && (args as unknown as RequestArgs<'transmit'>).begin;
     return new Promise<WorkerResults[K]>((resolve, reject) => {
-      const arm = (ms: number | undefined, what: string): NodeJS.Timeout | undefined => {
-        if (ms === undefined) return undefined;
-        const t = setTimeout(() => this.giveUp(id, what, ms), ms);
-        t.unref();
-        return t;
+      const entry: Pending = { op, resolve: resolve as (v: unknown) => void, reject, timer: undefined, givenUp: false };
+      const arm = (ms: number | undefined, onTime: () => void): void => {
+        if (ms === undefined) return;
+        entry.timer = setTimeout(onTime, ms);
+        entry.timer.unref();
       };
-      const begins = op === 'transmit' && (args as unknown as RequestArgs<'transmit'>).begin;
-      const entry: Pending = {
-        op,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-        givenUp: false,
-        timer: begins ? arm(options.beginTimeoutMs ?? options.timeoutMs, 'begin') : arm(options.timeoutMs, op),
-        onBegun: begins
-          ? () => {
-              if (entry.timer !== undefined) clearTimeout(entry.timer);
-              entry.timer = arm(options.timeoutMs, op);
-            }
-          : undefined,
-      };
+      if (begins) {
+        // First the wait for other applications' transactions; once the worker says the
+        // transaction began (shared memory, no message), the card gets its own time.
+        arm(options.beginTimeoutMs ?? options.timeoutMs, () => {
+          if (Atomics.load(this.shared, SHARED_SLOTS.BEGUN) >= id) {
+            arm(options.timeoutMs, () => this.giveUp(id, op, options.timeoutMs ?? 0));
+          } else this.giveUp(id, 'begin', options.beginTimeoutMs ?? options.timeoutMs ?? 0);
+        });
+      } else arm(options.timeoutMs, () => this.giveUp(id, op, options.timeoutMs ?? 0));
       this.pending.set(id, entry);
       this.worker.postMessage({ id, op, ...args } as WorkerRequest);
     });
@@ -116,7 +111,7 @@ export class PcscThread {
     this.overdue++;
     if (what === 'begin' || p.op === 'begin') {
       // The worker checks this after SCardBeginTransaction returns and lets the card go at once.
-      Atomics.store(this.abandoned, 0, Math.max(Atomics.load(this.abandoned, 0), id));
+      Atomics.store(this.shared, SHARED_SLOTS.ABANDONED, Math.max(Atomics.load(this.shared, SHARED_SLOTS.ABANDONED), id));
     }
     this.log.debug({ thread: this.name, op: p.op, what, ms }, 'PC/SC call given up on');
     p.reject(new PcscTimeoutError(p.op, what, ms));
@@ -125,10 +120,6 @@ export class PcscThread {
   private onReply(msg: WorkerReply): void {
     const p = this.pending.get(msg.id);
     if (p === undefined) return;
-    if ('progress' in msg) {
-      if (!p.givenUp) p.onBegun?.();
-      return;
-    }
     this.pending.delete(msg.id);
     if (p.timer !== undefined) clearTimeout(p.timer);
     if (p.givenUp) {

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { NativePcsc, PcscCallError, type PcscHandle } from './pcsc-native.js';
 import { SCARD } from './pcsc-codes.js';
-import type { WorkerReply, WorkerRequest } from './pcsc-thread-protocol.js';
+import { SHARED_SLOTS, type WorkerReply, type WorkerRequest } from './pcsc-thread-protocol.js';
 
 /**
  * A worker thread that owns one PC/SC context and makes its (blocking) calls in order, so
@@ -11,8 +11,14 @@ import type { WorkerReply, WorkerRequest } from './pcsc-thread-protocol.js';
 const port = parentPort;
 if (port === null) throw new Error('pcsc-worker runs as a worker thread');
 
-/** Written by the main thread: requests with an id at or below this were given up on. */
-const abandonedUpTo = new Int32Array((workerData as { abandoned: SharedArrayBuffer }).abandoned);
+/**
+ * Shared with the main thread (pcsc-thread.ts): [ABANDONED] the highest request id it gave up on
+ * (written there); [BEGUN] the highest request id whose transaction has begun (written here), so
+ * the main thread can tell "still waiting for another application" from "card slow" without a
+ * message per signature.
+ */
+const shared = new Int32Array((workerData as { shared: SharedArrayBuffer }).shared);
+const { ABANDONED, BEGUN } = SHARED_SLOTS;
 
 let native: NativePcsc | undefined;
 const pcsc = (): NativePcsc => (native ??= new NativePcsc());
@@ -43,7 +49,8 @@ function run(req: WorkerRequest): unknown {
       return null;
     case 'begin':
       p.beginTransaction(req.card);
-      if (Atomics.load(abandonedUpTo, 0) >= req.id) {
+      Atomics.store(shared, BEGUN, req.id);
+      if (Atomics.load(shared, ABANDONED) >= req.id) {
         // The agent gave up waiting while another application held the card: let it go at once.
         p.endTransaction(req.card, SCARD.LEAVE_CARD);
         throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
@@ -55,11 +62,11 @@ function run(req: WorkerRequest): unknown {
     case 'transmit': {
       if (req.begin) {
         p.beginTransaction(req.card);
-        if (Atomics.load(abandonedUpTo, 0) >= req.id) {
+        Atomics.store(shared, BEGUN, req.id);
+        if (Atomics.load(shared, ABANDONED) >= req.id) {
           p.endTransaction(req.card, SCARD.LEAVE_CARD);
           throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
         }
-        reply({ id: req.id, progress: 'begun' });
       }
       return p.transmit(req.card, req.protocol, req.apdu);
     }
