@@ -64,7 +64,7 @@ export class CardKeyProvider implements KeyProvider {
     return this.opts.registry
       .list()
       .filter((e) => e.keyBlob !== undefined)
-      .map((e) => ({ keyBlob: e.keyBlob!, comment: e.ident }));
+      .map((e) => ({ keyBlob: e.keyBlob!, comment: e.ident, ident: e.ident }));
   }
 
   async sign(keyBlob: Uint8Array, data: Uint8Array, flags: number, ctx: RequestContext): Promise<Uint8Array | null> {

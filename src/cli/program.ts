@@ -12,6 +12,7 @@ import { EXIT, errorMessage, exitCodeFor } from './exit-codes.js';
 import { shellFromEnv, type ShellSyntax } from './shell-output.js';
 import { packageVersion } from './version.js';
 import type { SimAlgorithm } from '../simulator/card-keys.js';
+import { FORWARDED_POLICIES, type ForwardedPolicy } from '../agent/forwarding-policy.js';
 
 const SIM_ALGORITHMS_FOR_SSH: SimAlgorithm[] = ['ed25519', 'p256', 'p384', 'p521', 'rsa2048', 'rsa3072', 'rsa4096'];
 
@@ -36,6 +37,7 @@ export interface CliOptions {
   readonly simulateState?: string;
   readonly notify?: boolean;
   readonly simulatePin?: boolean;
+  readonly forwarded?: ForwardedPolicy;
 }
 
 const EXAMPLES = `
@@ -82,6 +84,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--no-simulate-pin', "don't hand the virtual card's PIN to the agent: it must come from ssh-add -s or the keychain, as with a real card"))
     .addOption(new Option('--no-notify', 'no desktop notifications (messages still go to the log)'))
     .addOption(new Option('--simulate-state <file>', 'where the virtual card keeps its keys (default $XDG_STATE_HOME/openpgp-card-agent/)'))
+    .addOption(new Option('--forwarded <policy>', 'requests through ssh -A: allow, confirm (ask via SSH_ASKPASS; the default) or deny').choices(FORWARDED_POLICIES))
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride();
@@ -108,6 +111,7 @@ function daemonArgsOf(opts: CliOptions): string[] {
   if (opts.simulateState !== undefined) args.push('--simulate-state', opts.simulateState);
   if (opts.notify === false) args.push('--no-notify');
   if (opts.simulatePin === false) args.push('--no-simulate-pin');
+  if (opts.forwarded !== undefined) args.push('--forwarded', opts.forwarded);
   return args;
 }
 
@@ -168,6 +172,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       ...(printEnv === undefined ? {} : { printEnv }),
       ...(simulate === undefined ? {} : { simulate }),
       notify: opts.notify !== false,
+      ...(opts.forwarded === undefined ? {} : { forwarded: opts.forwarded }),
     });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);

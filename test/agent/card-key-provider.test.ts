@@ -38,7 +38,7 @@ describe('CardKeyProvider', () => {
     const { provider, entry, transport } = await setup();
     const before = transport.apduCount;
     const ids = await provider.listIdentities(ctx);
-    expect(ids).toEqual([{ keyBlob: entry.keyBlob, comment: entry.ident }]);
+    expect(ids).toEqual([{ keyBlob: entry.keyBlob, comment: entry.ident, ident: entry.ident }]);
     expect(transport.apduCount).toBe(before);
   });
 
