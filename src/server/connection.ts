@@ -1,7 +1,26 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
-import type { ConnectionContext, FrameHandler } from './frame-handler.js';
+import type { ConnectionContext, FrameHandler, PeerInfo } from './frame-handler.js';
 import { AGENT_MAX_LEN, FrameSplitter, encodeFrame } from './framing.js';
+
+/**
+ * Bytes held for requests across all connections (incomplete frames and complete ones waiting
+ * their turn). A connection that pushes the total over the limit is closed.
+ */
+export class ByteBudget {
+  #used = 0;
+  constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Adds (or with a negative `n`, returns) bytes; false when the total is now over the limit. */
+  adjust(n: number): boolean {
+    this.#used += n;
+    return this.#used <= this.limit;
+  }
+}
 
 /** draft-miller-ssh-agent §3.3 SSH_AGENT_FAILURE: the reply when the handler breaks its contract. */
 const FAILURE_BODY = Uint8Array.of(5);
@@ -33,16 +52,31 @@ export class AgentConnection {
   #readingStopped = false;
   #paused = false;
   #isClosed = false;
+  readonly #budget: ByteBudget;
+  /** Bytes this connection has counted in the budget. */
+  #held = 0;
 
-  constructor(socket: Socket, id: number, handler: FrameHandler, serverLog: Logger, maxLen = AGENT_MAX_LEN) {
+  constructor(
+    socket: Socket,
+    id: number,
+    handler: FrameHandler,
+    serverLog: Logger,
+    maxLen = AGENT_MAX_LEN,
+    peer?: PeerInfo,
+    budget: ByteBudget = new ByteBudget(Number.POSITIVE_INFINITY),
+  ) {
     this.#socket = socket;
     this.#handler = handler;
-    this.context = { id, log: serverLog.child({ conn: id }) };
+    this.#budget = budget;
+    const log = serverLog.child({ conn: id });
+    this.context = peer === undefined ? { id, log } : { id, log, peer };
     this.#splitter = new FrameSplitter((body) => this.#enqueue(body), maxLen);
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.#isClosed = true;
         this.#queue.length = 0;
+        this.#budget.adjust(-this.#held);
+        this.#held = 0;
         this.context.log.debug('connection closed');
         try {
           handler.connectionClosed?.(this.context);
@@ -100,6 +134,21 @@ export class AgentConnection {
       this.#stopReading();
       this.#enqueueClose();
     }
+    if (!this.#account()) {
+      this.context.log.warn({ buffered: this.#budget.used, limit: this.#budget.limit }, 'too many request bytes held across connections; closing this one');
+      this.#stopReading();
+      this.#queue.length = 0;
+      this.#socket.destroy();
+    }
+  }
+
+  /** Brings this connection's share of the budget up to date; false if the total is over. */
+  #account(): boolean {
+    let held = this.#splitter.allocated;
+    for (const item of this.#queue) if (item !== CLOSE) held += item.length;
+    const ok = this.#budget.adjust(held - this.#held);
+    this.#held = held;
+    return ok;
   }
 
   #onEnd(): void {
@@ -135,6 +184,10 @@ export class AgentConnection {
     try {
       while (this.#queue.length > 0 && !this.#isClosed) {
         const item = this.#queue.shift();
+        if (item !== undefined && item !== CLOSE && !this.#isClosed) {
+          this.#budget.adjust(-item.length);
+          this.#held -= item.length;
+        }
         if (this.#paused && this.#queue.length <= QUEUE_LOW && !this.#readingStopped) {
           this.#paused = false;
           this.#socket.resume();
