@@ -497,7 +497,7 @@ export function checkConstraints(constraints: readonly Constraint[]): CheckedCon
         throw new ConstraintError('constraint maxsign (SSH_AGENT_CONSTRAIN_MAXSIGN) is not valid for card keys');
       case 'extension':
         if (c.name === RESTRICT_DESTINATION) {
-          if (destinations !== undefined) throw new ConstraintError(`${RESTRICT_DESTINATION} already set`, 0);
+          if (destinations !== undefined) throw new ConstraintError(`${RESTRICT_DESTINATION} already set`);
           const parsed = parseRestrictDestination(c.contents);
           // An empty list restricts nothing, as in ssh-agent.c (ndest_constraints == 0).
           destinations = parsed.length === 0 ? undefined : parsed;
@@ -506,7 +506,7 @@ export function checkConstraints(constraints: readonly Constraint[]): CheckedCon
         } else if (c.name === 'associated-certs-v00@openssh.com') {
           throw new ConstraintError('constraint extension associated-certs-v00@openssh.com (certificates for card keys) is not supported');
         } else {
-          throw new ConstraintError(`unsupported constraint extension "${c.name}"`, 0);
+          throw new ConstraintError(`unsupported constraint extension "${c.name}"`);
         }
         break;
     }
