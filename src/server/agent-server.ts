@@ -6,6 +6,7 @@ import { getLogger, type Logger } from '../log.js';
 import { NativeUnavailableError } from '../os/ffi.js';
 import { peerAllowed, peerCredentials, programName, socketFd, type PeerCredentials } from '../os/peer-credentials.js';
 import { AgentConnection, ByteBudget } from './connection.js';
+import { openFileLimit } from './fd-limit.js';
 import type { FrameHandler, PeerInfo } from './frame-handler.js';
 import { AGENT_MAX_LEN } from './framing.js';
 import { describeAddress, type ListenAddress } from './listen-address.js';
@@ -29,6 +30,8 @@ export interface AgentServerOptions {
   readonly peerOf?: (socket: Socket) => PeerCredentials | undefined;
   /** The uid peers must have (besides root); default our effective uid. */
   readonly uid?: number;
+  /** RLIMIT_NOFILE (default: read from the OS); connections stop FD_RESERVE below it. */
+  readonly fdLimit?: () => number | undefined;
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 4096;
@@ -36,6 +39,9 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 /** Accept errors that mean "out of file descriptors": logged, and the server keeps listening. */
 const FD_EXHAUSTED = new Set(['EMFILE', 'ENFILE']);
+
+/** Descriptors kept free below RLIMIT_NOFILE for everything but client connections (listener, PC/SC, files, askpass pipes). */
+export const FD_RESERVE = 32;
 
 /**
  * The agent's socket server: accepts connections on one listener (unix socket, Windows named
@@ -57,6 +63,9 @@ export class AgentServer {
   readonly #budget: ByteBudget;
   readonly #peerOf: (socket: Socket) => PeerCredentials | undefined;
   readonly #uid: number | undefined;
+  readonly #fdLimit: () => number | undefined;
+  /** The last RLIMIT_NOFILE read. */
+  #knownFdLimit: number | undefined;
   /** Connections turned away since the last accepted one, by reason (logged once per episode). */
   #refusedRun: { reason: string; count: number } | undefined;
 
@@ -69,6 +78,8 @@ export class AgentServer {
     this.#budget = new ByteBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.#peerOf = options.peerOf ?? ((socket) => this.#kernelPeer(socket));
     this.#uid = options.uid ?? process.geteuid?.();
+    this.#fdLimit = options.fdLimit ?? (() => openFileLimit());
+    this.#knownFdLimit = this.#fdLimit();
   }
 
   /** Where the server listens (after listen()). */
@@ -151,6 +162,12 @@ export class AgentServer {
       this.#refused(`${this.#maxConnections} connections open (the limit)`);
       return;
     }
+    const fdMax = this.#fdConnectionLimit();
+    if (this.#connections.size >= fdMax) {
+      socket.destroy();
+      this.#refused(`${fdMax} connections open, all the file descriptor limit allows (ulimit -n ${this.#knownFdLimit})`);
+      return;
+    }
     let peer: PeerInfo | undefined;
     try {
       const cred = this.#peerOf(socket);
@@ -178,6 +195,16 @@ export class AgentServer {
     if (peer !== undefined) this.#log.debug({ conn: id, pid: peer.pid, uid: peer.uid, program: peer.program }, 'peer');
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
+  }
+
+  /**
+   * How many connections RLIMIT_NOFILE leaves room for. Read at every accept (a read of
+   * /proc/self/limits, some microseconds), so a limit lowered at run time (prlimit) counts too.
+   */
+  #fdConnectionLimit(): number {
+    this.#knownFdLimit = this.#fdLimit() ?? this.#knownFdLimit;
+    const limit = this.#knownFdLimit;
+    return limit === undefined ? Number.POSITIVE_INFINITY : Math.max(1, limit - FD_RESERVE);
   }
 
   /** Logs the first refusal of a run (fd limit, connection limit); the next accepted connection ends the run. */

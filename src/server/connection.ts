@@ -53,6 +53,7 @@ export class AgentConnection {
   #paused = false;
   #isClosed = false;
   readonly #budget: ByteBudget;
+  readonly #serverLog: Logger;
   /** Bytes this connection has counted in the budget. */
   #held = 0;
 
@@ -68,8 +69,18 @@ export class AgentConnection {
     this.#socket = socket;
     this.#handler = handler;
     this.#budget = budget;
-    const log = serverLog.child({ conn: id });
-    this.context = peer === undefined ? { id, log } : { id, log, peer };
+    // The child logger is made on first use: thousands of idle connections should not each
+    // carry one (the agent asks for it only when it logs about the connection).
+    let log: Logger | undefined;
+    this.context = {
+      id,
+      get log(): Logger {
+        log ??= serverLog.child({ conn: id });
+        return log;
+      },
+      ...(peer === undefined ? {} : { peer }),
+    };
+    this.#serverLog = serverLog;
     this.#splitter = new FrameSplitter((body) => this.#enqueue(body), maxLen);
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
@@ -77,11 +88,11 @@ export class AgentConnection {
         this.#queue.length = 0;
         this.#budget.adjust(-this.#held);
         this.#held = 0;
-        this.context.log.debug('connection closed');
+        this.#serverLog.debug({ conn: this.context.id }, 'connection closed');
         try {
           handler.connectionClosed?.(this.context);
         } catch (err) {
-          this.context.log.error({ err }, 'connectionClosed handler failed');
+          this.#serverLog.error({ conn: this.context.id, err }, 'connectionClosed handler failed');
         }
         resolve();
       });
@@ -89,10 +100,10 @@ export class AgentConnection {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== undefined && PEER_GONE.has(err.code)) this.context.log.debug({ code: err.code }, 'peer went away');
-      else this.context.log.warn({ err }, 'socket error; closing connection');
+      if (err.code !== undefined && PEER_GONE.has(err.code)) this.#serverLog.debug({ conn: this.context.id, code: err.code }, 'peer went away');
+      else this.#serverLog.warn({ conn: this.context.id, err }, 'socket error; closing connection');
     });
-    this.context.log.debug('connection opened');
+    this.#serverLog.debug({ conn: this.context.id }, 'connection opened');
   }
 
   /** True while a request is being handled. */
@@ -130,12 +141,12 @@ export class AgentConnection {
     } catch (err) {
       // An oversize length prefix: OpenSSH's agent drops such a client and so do we. Requests
       // that arrived complete before it are still answered.
-      this.context.log.warn({ err: (err as Error).message }, 'oversize frame; closing connection');
+      this.#serverLog.warn({ conn: this.context.id, err: (err as Error).message }, 'oversize frame; closing connection');
       this.#stopReading();
       this.#enqueueClose();
     }
     if (!this.#account()) {
-      this.context.log.warn({ buffered: this.#budget.used, limit: this.#budget.limit }, 'too many request bytes held across connections; closing this one');
+      this.#serverLog.warn({ conn: this.context.id, buffered: this.#budget.used, limit: this.#budget.limit }, 'too many request bytes held across connections; closing this one');
       this.#stopReading();
       this.#queue.length = 0;
       this.#socket.destroy();
@@ -154,7 +165,7 @@ export class AgentConnection {
   #onEnd(): void {
     this.#eof = true;
     if (this.#splitter.buffered > 0) {
-      this.context.log.debug({ buffered: this.#splitter.buffered }, 'client closed mid-frame');
+      this.#serverLog.debug({ conn: this.context.id, buffered: this.#splitter.buffered }, 'client closed mid-frame');
     }
     this.#enqueueClose();
   }
@@ -201,7 +212,7 @@ export class AgentConnection {
         const reply = await this.#handle(item);
         if (this.#isClosed) break;
         if (reply === null) {
-          this.context.log.debug('handler asked to close the connection');
+          this.#serverLog.debug({ conn: this.context.id }, 'handler asked to close the connection');
           this.#queue.length = 0;
           this.#close();
           break;
@@ -219,7 +230,7 @@ export class AgentConnection {
       return await this.#handler.handleFrame(body, this.context);
     } catch (err) {
       // The handler promised not to throw; answer FAILURE rather than lose the connection.
-      this.context.log.error({ err }, 'frame handler threw; replying SSH_AGENT_FAILURE');
+      this.#serverLog.error({ conn: this.context.id, err }, 'frame handler threw; replying SSH_AGENT_FAILURE');
       return FAILURE_BODY;
     }
   }

@@ -1,8 +1,9 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { peerAllowed, peerCredentials, programName, socketFd } from '../../src/os/peer-credentials.js';
-import { AgentServer, type AgentServerOptions } from '../../src/server/agent-server.js';
+import { AgentServer, FD_RESERVE, type AgentServerOptions } from '../../src/server/agent-server.js';
+import { openFileLimit } from '../../src/server/fd-limit.js';
 import type { ConnectionContext, FrameHandler } from '../../src/server/frame-handler.js';
 import { RawClient, memoryLogger, privateTempDir } from './helpers.js';
 
@@ -136,5 +137,36 @@ describe('limits', () => {
     const c = await connect();
     c.send(Uint8Array.of(11));
     expect(await c.waitForReplies(1)).toEqual([Uint8Array.of(0xee)]);
+  });
+
+  it('stays FD_RESERVE below RLIMIT_NOFILE, read at every accept', async () => {
+    let limit = 1000;
+    let reads = 0;
+    const { lines, connect } = await start({
+      fdLimit: () => {
+        reads++;
+        return limit;
+      },
+    });
+    const first = await connect();
+    first.send(Uint8Array.of(11));
+    await first.waitForReplies(1);
+    const readsWhenFar = reads;
+    limit = FD_RESERVE + 2; // lowered at run time (prlimit): room for two connections
+    const more = [await connect(), await connect(), await connect()];
+    await more[2]!.ended;
+    expect(reads).toBeGreaterThan(readsWhenFar);
+    expect(lines.find((l) => String(l['msg']).startsWith('turning connections away'))!['msg']).toBe(
+      `turning connections away: 2 connections open, all the file descriptor limit allows (ulimit -n ${FD_RESERVE + 2}); still serving the open ones`,
+    );
+  });
+});
+
+describe('openFileLimit', () => {
+  it('reads the soft limit from /proc/self/limits', () => {
+    if (process.platform !== 'linux') return;
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
+    expect(openFileLimit()).toBe(soft);
+    expect(openFileLimit('/nonexistent')).toBeUndefined();
   });
 });
