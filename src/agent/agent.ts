@@ -6,9 +6,23 @@ import { queryResponse } from '../protocol/extension.js';
 import type { Request, RequestType, Response } from '../protocol/messages.js';
 import { decodeRequest } from '../protocol/request.js';
 import { encodeResponse } from '../protocol/response.js';
-import type { ConnectionContext, FrameHandler } from '../server/frame-handler.js';
+import { describePeer, type ConnectionContext, type FrameHandler } from '../server/frame-handler.js';
+import { displayHostName, type HostNamer } from '../ssh/known-hosts.js';
+import { equalBytes } from '../wire/bytes.js';
+import {
+  ConstraintError,
+  RESTRICT_DESTINATION,
+  checkSignRequest,
+  describeConstraints,
+  identityPermitted,
+  parseDestinationConstraints,
+  parseUserauthRequest,
+  type BindingState,
+  type DestinationConstraint,
+} from './destination-constraints.js';
+import { ForwardingPolicy, normalizeIdent } from './forwarding-policy.js';
+import type { Constraint, Identity, KeyProvider, RequestContext, SessionBinding } from './key-provider.js';
 import type { ExtensionHandler } from './extension-handler.js';
-import type { KeyProvider, RequestContext, SessionBinding } from './key-provider.js';
 import { LockHash, unlockFailureDelay } from './lock.js';
 import { bindSession } from './session-bind.js';
 
@@ -20,6 +34,29 @@ export interface AgentOptions {
   unlockDelayMs?: number;
   /** Private extensions by name (listed by `query`), e.g. the OpenPGP signing ones. */
   extensions?: ReadonlyMap<string, ExtensionHandler>;
+  /** Names bound hosts in logs and prompts (known_hosts); without it hosts show as fingerprints. */
+  hostNames?: HostNamer;
+  /** What to do with forwarded requests (--forwarded, config.toml); default: confirm, for every card. */
+  forwarding?: ForwardingPolicy;
+  /**
+   * Asks the user to allow one use (SSH_ASKPASS), for forwarded requests under `confirm`.
+   * Without it such requests are refused.
+   */
+  confirm?: (message: string) => Promise<boolean>;
+  /** The clock for certificate validity, in seconds (tests pin it). */
+  nowSeconds?: () => bigint;
+}
+
+/** ssh-agent.c's SocketEntry view of one connection's session bindings. */
+interface ConnState extends BindingState {
+  bindings: SessionBinding[];
+  bindAttempted: boolean;
+}
+
+/** Constraints that go on to the provider; the agent enforces the rest itself. */
+interface CheckedConstraints {
+  readonly forProvider: Constraint[];
+  readonly destinations: DestinationConstraint[] | undefined;
 }
 
 /** Extensions listed in the answer to `query` (draft-miller-ssh-agent §3.8.1). */
@@ -45,7 +82,13 @@ export class Agent implements FrameHandler {
   /** Set while a LOCK is being hashed, so a racing second LOCK fails as OpenSSH's would. */
   private locking = false;
   private unlockFailures = 0;
-  private readonly sessions = new WeakMap<ConnectionContext, SessionBinding[]>();
+  private readonly conns = new WeakMap<ConnectionContext, ConnState>();
+  /** Destination constraints (ssh-add -h) per normalised card ident. */
+  private readonly destinations = new Map<string, DestinationConstraint[]>();
+  private readonly hostNames: HostNamer | undefined;
+  private readonly forwarding: ForwardingPolicy;
+  private readonly confirm: ((message: string) => Promise<boolean>) | undefined;
+  private readonly nowSeconds: () => bigint;
   private readonly handlers: HandlerTable;
   private readonly extensions: ReadonlyMap<string, ExtensionHandler>;
 
@@ -54,6 +97,10 @@ export class Agent implements FrameHandler {
     this.extensions = options.extensions ?? new Map();
     this.log = options.log ?? getLogger('agent');
     this.unlockDelayMs = options.unlockDelayMs ?? 100;
+    this.hostNames = options.hostNames;
+    this.forwarding = options.forwarding ?? new ForwardingPolicy();
+    this.confirm = options.confirm;
+    this.nowSeconds = options.nowSeconds ?? (() => BigInt(Math.floor(Date.now() / 1000)));
     this.handlers = {
       'request-identities': (_req, ctx) => this.listIdentities(ctx),
       'sign-request': (req, ctx) => this.signRequest(req, ctx),
@@ -93,16 +140,32 @@ export class Agent implements FrameHandler {
   }
 
   connectionClosed(conn: ConnectionContext): void {
-    this.sessions.delete(conn);
+    this.conns.delete(conn);
+  }
+
+  /** The agent's logger with the connection id bound (the connection's own logger is the server's). */
+  private logFor(conn: ConnectionContext): Logger {
+    return this.log.child({ conn: conn.id });
+  }
+
+  private stateOf(conn: ConnectionContext): ConnState {
+    let state = this.conns.get(conn);
+    if (state === undefined) {
+      state = { bindings: [], bindAttempted: false };
+      this.conns.set(conn, state);
+    }
+    return state;
   }
 
   private async dispatch(req: Request, conn: ConnectionContext): Promise<Response> {
-    const sessions = this.sessions.get(conn) ?? [];
+    const sessions = this.conns.get(conn)?.bindings ?? [];
     const session = sessions[sessions.length - 1];
     const ctx: RequestContext = session === undefined ? { conn, sessions } : { conn, sessions, session };
     // OpenSSH ssh-agent.c process_message: while locked only UNLOCK works, and
-    // REQUEST_IDENTITIES answers an empty list.
-    if (this.lock !== null && req.type !== 'unlock') {
+    // REQUEST_IDENTITIES answers an empty list. session-bind is still recorded (OpenSSH since
+    // 10.x): a forwarding set up while locked must not count as local use after UNLOCK.
+    const isBind = req.type === 'extension' && req.extension.kind === 'session-bind';
+    if (this.lock !== null && req.type !== 'unlock' && !isBind) {
       if (req.type === 'request-identities') return { type: 'identities-answer', identities: [] };
       this.log.debug({ conn: conn.id, req: req.type }, 'agent is locked');
       return FAILURE;
@@ -122,18 +185,99 @@ export class Agent implements FrameHandler {
   /** draft-miller-ssh-agent §3.5. Asked of the provider each time, so card changes show at once. */
   private async listIdentities(ctx: RequestContext): Promise<Response> {
     if (this.keys === undefined) return { type: 'identities-answer', identities: [] };
-    const identities = await this.keys.listIdentities(ctx);
-    return { type: 'identities-answer', identities };
+    const state = this.stateOf(ctx.conn);
+    const all = await this.keys.listIdentities(ctx);
+    const identities = all.filter((id) => this.visible(id, state, ctx));
+    if (identities.length !== all.length) {
+      this.logFor(ctx.conn).debug({ listed: identities.length, held: all.length }, 'some card keys are not offered on this connection');
+    }
+    return { type: 'identities-answer', identities: identities.map((id) => ({ keyBlob: id.keyBlob, comment: id.comment })) };
+  }
+
+  /** ssh-agent.c process_request_identities: keys whose constraints do not permit this connection are hidden; so are denied forwarded ones. */
+  private visible(id: Identity, state: ConnState, ctx: RequestContext): boolean {
+    const constraints = this.constraintsOf(id);
+    if (constraints !== undefined) {
+      const permitted = identityPermitted(constraints, state, null, this.nowSeconds());
+      if (!permitted.ok) {
+        this.logFor(ctx.conn).debug({ ident: id.ident, path: this.describePath(state), reason: permitted.reason }, 'destination-constrained key hidden');
+        return false;
+      }
+    }
+    if (isForwarded(state) && this.forwarding.policyFor(id.ident) === 'deny') {
+      this.logFor(ctx.conn).debug({ ident: id.ident, path: this.describePath(state) }, 'key hidden from a forwarded connection (forwarded = deny)');
+      return false;
+    }
+    return true;
+  }
+
+  private constraintsOf(id: Identity): DestinationConstraint[] | undefined {
+    return id.ident === undefined ? undefined : this.destinations.get(normalizeIdent(id.ident));
   }
 
   private async signRequest(req: Extract<Request, { type: 'sign-request' }>, ctx: RequestContext): Promise<Response> {
     if (this.keys === undefined) return FAILURE;
+    // The policy is per card, so find the card first; listing costs no APDU.
+    const id = (await this.keys.listIdentities(ctx)).find((i) => equalBytes(i.keyBlob, req.keyBlob));
+    if (id === undefined) {
+      this.log.info({ conn: ctx.conn.id }, 'sign request for a key this agent does not hold');
+      return FAILURE;
+    }
+    const state = this.stateOf(ctx.conn);
+    const constraints = this.constraintsOf(id);
+    let user: string | null = null;
+    if (constraints !== undefined) {
+      const check = checkSignRequest(constraints, state, req.keyBlob, req.data, this.nowSeconds());
+      if (!check.ok) {
+        this.logFor(ctx.conn).info({ ident: id.ident, path: this.describePath(state), peer: describePeer(ctx.conn.peer) }, `signature refused: ${check.reason}`);
+        return FAILURE;
+      }
+      user = check.user;
+    }
+    if (isForwarded(state)) {
+      const policy = this.forwarding.policyFor(id.ident);
+      const path = this.describePath(state);
+      if (policy === 'deny') {
+        this.logFor(ctx.conn).info({ ident: id.ident, path, peer: describePeer(ctx.conn.peer) }, 'forwarded signature request refused (forwarded = deny)');
+        return FAILURE;
+      }
+      // Keys added with ssh-add -h rules that allowed this very path were decided on by the user.
+      if (policy === 'confirm' && constraints === undefined) {
+        const allowed = await this.askForwarded(id, user ?? forwardedUser(req.data, req.keyBlob), path, ctx);
+        if (!allowed) {
+          this.logFor(ctx.conn).info({ ident: id.ident, path, peer: describePeer(ctx.conn.peer) }, 'forwarded signature request not confirmed by the user');
+          return FAILURE;
+        }
+      }
+    }
     const signature = await this.keys.sign(req.keyBlob, req.data, req.flags, ctx);
     if (signature === null) {
       this.log.info({ conn: ctx.conn.id }, 'sign request for a key this agent does not hold');
       return FAILURE;
     }
     return { type: 'sign-response', signature };
+  }
+
+  private async askForwarded(id: Identity, user: string | null, path: string, ctx: RequestContext): Promise<boolean> {
+    if (this.confirm === undefined) {
+      this.logFor(ctx.conn).warn({ ident: id.ident, path }, 'forwarded request needs confirmation, but there is no way to ask (set SSH_ASKPASS, or --forwarded allow)');
+      return false;
+    }
+    const card = id.ident ?? id.comment;
+    const peer = describePeer(ctx.conn.peer);
+    const lines = [
+      `Allow card key ${card} to sign a forwarded request?`,
+      `Path: ${path}${user === null ? '' : ` (as user "${Buffer.from(user, 'latin1').toString('utf8')}")`}`,
+      ...(peer === undefined ? [] : [`Forwarded by: ${peer}`]),
+    ];
+    return this.confirm(lines.join('\n'));
+  }
+
+  /** "this computer → build-box → github.com" from a connection's bindings, hosts named from known_hosts. */
+  private describePath(state: ConnState): string {
+    const hops = ['this computer', ...state.bindings.map((b) => b.hostName ?? b.hostKeyFingerprint)];
+    if (state.bindAttempted && state.bindings.length === 0) hops.push('(a host whose session-bind failed)');
+    return hops.join(' → ');
   }
 
   private async addIdentity(): Promise<Response> {
@@ -151,8 +295,44 @@ export class Agent implements FrameHandler {
       this.log.info({ conn: ctx.conn.id }, 'no card support configured');
       return FAILURE;
     }
-    await this.keys.addSmartcardKey(readerId, pin, constraints, ctx);
+    // Everything is checked before the provider runs: a refused constraint sends no PIN to a card.
+    let checked: CheckedConstraints;
+    try {
+      checked = checkConstraints(constraints);
+    } catch (err) {
+      if (!(err instanceof ConstraintError)) throw err;
+      this.logFor(ctx.conn).warn({ reader: readerId }, `ssh-add refused: ${err.message}`);
+      return FAILURE;
+    }
+    // ssh-agent.c process_add_smartcard_key: no provider adds over a forwarded connection (its
+    // remote_add_provider is off by default). Here it would also let a remote host spend the
+    // card's PIN tries.
+    const state = this.stateOf(ctx.conn);
+    if (state.bindAttempted || state.bindings.length > 0) {
+      this.logFor(ctx.conn).warn({ reader: readerId, path: this.describePath(state) }, 'ssh-add -s refused: cards are added from this computer, not over a forwarded connection');
+      return FAILURE;
+    }
+    const before = await this.identityFor(readerId, ctx);
+    if (checked.destinations !== undefined && before?.ident === undefined) {
+      this.logFor(ctx.conn).warn({ reader: readerId }, 'ssh-add -h refused: the card must be plugged in so that its key can be restricted');
+      return FAILURE;
+    }
+    await this.keys.addSmartcardKey(readerId, pin, checked.forProvider, ctx);
+    const ident = normalizeIdent(before?.ident ?? readerId);
+    if (checked.destinations === undefined) {
+      if (this.destinations.delete(ident)) this.logFor(ctx.conn).info({ ident }, 'destination constraints cleared');
+    } else {
+      this.destinations.set(ident, checked.destinations);
+      this.logFor(ctx.conn).info({ ident, destinations: describeConstraints(checked.destinations).map(fromLatin1) }, 'card key restricted to destinations (ssh-add -h)');
+    }
     return SUCCESS;
+  }
+
+  /** The listed identity of the card `readerId` names. */
+  private async identityFor(readerId: string, ctx: RequestContext): Promise<Identity | undefined> {
+    const want = normalizeIdent(readerId);
+    const ids = (await this.keys?.listIdentities(ctx)) ?? [];
+    return ids.find((i) => i.ident !== undefined && normalizeIdent(i.ident) === want);
   }
 
   private async removeSmartcardKey(
@@ -164,6 +344,8 @@ export class Agent implements FrameHandler {
       return FAILURE;
     }
     await this.keys.removeSmartcardKey(req.readerId, req.pin, ctx);
+    const ident = normalizeIdent((await this.identityFor(req.readerId, ctx))?.ident ?? req.readerId);
+    if (this.destinations.delete(ident)) this.logFor(ctx.conn).info({ ident }, 'destination constraints cleared');
     return SUCCESS;
   }
 
@@ -174,6 +356,8 @@ export class Agent implements FrameHandler {
       return FAILURE;
     }
     await this.keys.removeAllIdentities(ctx);
+    if (this.destinations.size > 0) this.logFor(ctx.conn).info({ idents: [...this.destinations.keys()] }, 'destination constraints cleared');
+    this.destinations.clear();
     return SUCCESS;
   }
 
@@ -220,11 +404,20 @@ export class Agent implements FrameHandler {
       case 'query':
         return queryResponse([...SUPPORTED_EXTENSIONS, ...this.extensions.keys()]);
       case 'session-bind': {
-        const bindings = bindSession(this.sessions.get(ctx.conn) ?? [], ext);
-        this.sessions.set(ctx.conn, bindings);
+        const state = this.stateOf(ctx.conn);
+        state.bindAttempted = true;
+        const bindings = bindSession(state.bindings, ext);
         const last = bindings[bindings.length - 1];
+        if (last !== undefined && bindings.length > state.bindings.length) await this.nameHost(last, ctx);
+        state.bindings = bindings;
         this.log.debug(
-          { conn: ctx.conn.id, hostKey: last?.hostKeyFingerprint, forwarding: last?.forwarding, bindings: bindings.length },
+          {
+            conn: ctx.conn.id,
+            host: last === undefined ? undefined : displayHostName(last.hostKey, last.hostName === undefined ? undefined : { name: last.hostName, revoked: false }),
+            hostKey: last?.hostKeyFingerprint,
+            forwarding: last?.forwarding,
+            bindings: bindings.length,
+          },
           'session bound',
         );
         return SUCCESS;
@@ -241,11 +434,103 @@ export class Agent implements FrameHandler {
     }
   }
 
+  /** Looks the bound host key up in known_hosts; the names in ssh-add -h rules help with hashed lines. */
+  private async nameHost(binding: SessionBinding, ctx: RequestContext): Promise<void> {
+    if (this.hostNames === undefined) return;
+    const candidates = new Set<string>();
+    for (const constraints of this.destinations.values()) {
+      for (const c of constraints) {
+        if (c.from.hostname !== null) candidates.add(fromLatin1(c.from.hostname));
+        if (c.to.hostname !== null) candidates.add(fromLatin1(c.to.hostname));
+      }
+    }
+    try {
+      const found = await this.hostNames.nameFor(binding.hostKey, [...candidates]);
+      if (found.revoked) this.logFor(ctx.conn).warn({ hostKey: binding.hostKeyFingerprint }, 'bound host key is marked @revoked in known_hosts');
+      if (found.name !== undefined) binding.hostName = found.name;
+    } catch (err) {
+      this.logFor(ctx.conn).debug({ err: (err as Error).message }, 'known_hosts lookup failed; showing the fingerprint');
+    }
+  }
+
   private logFailure(conn: ConnectionContext, req: string, err: unknown): void {
     const code = err instanceof AgentError ? err.code : 'E_INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
     const level = err instanceof AgentError ? 'info' : 'error';
     this.log[level]({ conn: conn.id, req, code }, `request failed: ${message}`);
+  }
+}
+
+/**
+ * A connection reached through agent forwarding: one of its bindings is a forwarding (ssh binds
+ * the forwarded hop first, then the remote ssh binds the host it authenticates to), or a bind
+ * was tried and failed, so where it comes from is unknown.
+ */
+function isForwarded(state: ConnState): boolean {
+  return state.bindings.some((b) => b.forwarding) || (state.bindAttempted && state.bindings.length === 0);
+}
+
+function fromLatin1(s: string): string {
+  return Buffer.from(s, 'latin1').toString('utf8');
+}
+
+/** The target user of a userauth request, for the prompt (null when the data is not one). */
+function forwardedUser(data: Uint8Array, keyBlob: Uint8Array): string | null {
+  return parseUserauthRequest(data, keyBlob)?.user ?? null;
+}
+
+/**
+ * Checks the constraints of an ADD_SMARTCARD_KEY_CONSTRAINED as ssh-agent.c's
+ * parse_key_constraints does for a PKCS#11 add: each at most once; lifetime and confirm go on to
+ * the provider; restrict-destination is parsed and kept by the agent; everything else is refused.
+ */
+export function checkConstraints(constraints: readonly Constraint[]): CheckedConstraints {
+  const forProvider: Constraint[] = [];
+  let destinations: DestinationConstraint[] | undefined;
+  let lifetime = false;
+  let confirm = false;
+  for (const c of constraints) {
+    switch (c.kind) {
+      case 'lifetime':
+        if (lifetime) throw new ConstraintError('lifetime already set');
+        lifetime = true;
+        forProvider.push(c);
+        break;
+      case 'confirm':
+        if (confirm) throw new ConstraintError('confirm already set');
+        confirm = true;
+        forProvider.push(c);
+        break;
+      case 'maxsign':
+        // OpenSSH counts signatures only for XMSS keys and refuses maxsign on a smartcard add
+        // ("maxsign not valid here"); 10.x no longer knows the constraint at all.
+        throw new ConstraintError('constraint maxsign (SSH_AGENT_CONSTRAIN_MAXSIGN) is not valid for card keys');
+      case 'extension':
+        if (c.name === RESTRICT_DESTINATION) {
+          if (destinations !== undefined) throw new ConstraintError(`${RESTRICT_DESTINATION} already set`);
+          const parsed = parseRestrictDestination(c.contents);
+          // An empty list restricts nothing, as in ssh-agent.c (ndest_constraints == 0).
+          destinations = parsed.length === 0 ? undefined : parsed;
+        } else if (c.name === 'sk-provider@openssh.com') {
+          throw new ConstraintError('constraint extension sk-provider@openssh.com is not valid for card keys');
+        } else if (c.name === 'associated-certs-v00@openssh.com') {
+          throw new ConstraintError('constraint extension associated-certs-v00@openssh.com (certificates for card keys) is not supported');
+        } else {
+          throw new ConstraintError(`unsupported constraint extension "${c.name}"`);
+        }
+        break;
+    }
+  }
+  return { forProvider, destinations };
+}
+
+function parseRestrictDestination(contents: Uint8Array): DestinationConstraint[] {
+  try {
+    return parseDestinationConstraints(contents);
+  } catch (err) {
+    if (err instanceof ConstraintError) throw new ConstraintError(`${RESTRICT_DESTINATION}: ${err.message}`);
+    if (err instanceof AgentError) throw new ConstraintError(`malformed ${RESTRICT_DESTINATION}: ${err.message}`);
+    throw err;
   }
 }
 

@@ -138,7 +138,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     const out: Identity[] = [];
     for (const s of sessions) {
       const v = this.view(s);
-      if (v.keyBlob !== undefined) out.push({ keyBlob: v.keyBlob, comment: s.ident });
+      if (v.keyBlob !== undefined) out.push({ keyBlob: v.keyBlob, comment: s.ident, ident: s.ident });
     }
     return out;
   }

@@ -8,6 +8,12 @@ export type { Constraint };
 export interface Identity {
   keyBlob: Uint8Array;
   comment: string;
+  /**
+   * The card ident (`MMMM:SSSSSSSS`) the key lives on. The agent keeps per-card policy
+   * (destination constraints, the forwarding policy) by it; an identity without one gets only
+   * what applies to every key.
+   */
+  ident?: string;
 }
 
 /** A session-bind@openssh.com binding recorded on a connection (OpenSSH PROTOCOL.agent §1). */
@@ -19,6 +25,11 @@ export interface SessionBinding {
   forwarding: boolean;
   /** The SSH session identifier (exchange hash H of the first key exchange). */
   sessionId: Uint8Array;
+  /**
+   * The host's name from known_hosts (hashed and @cert-authority lines included), when the
+   * agent found one; show it instead of the fingerprint in prompts and notifications.
+   */
+  hostName?: string;
 }
 
 /** What a key provider learns about the request it serves. */

@@ -14,6 +14,7 @@ import { EXIT, errorMessage, exitCodeFor } from './exit-codes.js';
 import { shellFromEnv, type ShellSyntax } from './shell-output.js';
 import { packageVersion } from './version.js';
 import type { SimAlgorithm } from '../simulator/card-keys.js';
+import { FORWARDED_POLICIES, type ForwardedPolicy } from '../agent/forwarding-policy.js';
 
 const SIM_ALGORITHMS_FOR_SSH: SimAlgorithm[] = ['ed25519', 'p256', 'p384', 'p521', 'rsa2048', 'rsa3072', 'rsa4096'];
 
@@ -40,6 +41,7 @@ export interface CliOptions {
   readonly simulatePin?: boolean;
   readonly cardIdleLock?: number;
   readonly cardWait?: number;
+  readonly forwarded?: ForwardedPolicy;
 }
 
 const EXAMPLES = `
@@ -98,6 +100,7 @@ export function buildProgram(): Command {
         .argParser(parseSeconds),
     )
     .addOption(new Option('--simulate-state <file>', 'where the virtual card keeps its keys (default $XDG_STATE_HOME/openpgp-card-agent/)'))
+    .addOption(new Option('--forwarded <policy>', 'requests through ssh -A: allow, confirm (ask via SSH_ASKPASS; the default) or deny').choices(FORWARDED_POLICIES))
     .addHelpText('after', EXAMPLES)
     .allowExcessArguments(false)
     .exitOverride();
@@ -134,6 +137,7 @@ function daemonArgsOf(opts: CliOptions): string[] {
   if (opts.simulatePin === false) args.push('--no-simulate-pin');
   if (opts.cardIdleLock !== undefined) args.push('--card-idle-lock', String(opts.cardIdleLock));
   if (opts.cardWait !== undefined) args.push('--card-wait', String(opts.cardWait));
+  if (opts.forwarded !== undefined) args.push('--forwarded', opts.forwarded);
   return args;
 }
 
@@ -197,6 +201,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       notify: opts.notify !== false,
       ...(opts.cardIdleLock === undefined ? {} : { cardIdleLockSeconds: opts.cardIdleLock }),
       ...(opts.cardWait === undefined ? {} : { cardWaitSeconds: opts.cardWait }),
+      ...(opts.forwarded === undefined ? {} : { forwarded: opts.forwarded }),
     });
   } catch (e) {
     await io.stderr(`${errorMessage(e)}\n`);

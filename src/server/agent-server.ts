@@ -1,9 +1,13 @@
-import { chmod, stat, unlink } from 'node:fs/promises';
+import { chmod, rmdir, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { AlreadyRunningError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
-import { AgentConnection } from './connection.js';
-import type { FrameHandler } from './frame-handler.js';
+import { NativeUnavailableError } from '../os/ffi.js';
+import { peerAllowed, peerCredentials, programName, socketFd, type PeerCredentials } from '../os/peer-credentials.js';
+import { AgentConnection, ByteBudget } from './connection.js';
+import { openFileLimit } from './fd-limit.js';
+import type { FrameHandler, PeerInfo } from './frame-handler.js';
 import { AGENT_MAX_LEN } from './framing.js';
 import { describeAddress, type ListenAddress } from './listen-address.js';
 import { prepareUnixSocketPath, probeSocket } from './unix-socket.js';
@@ -15,7 +19,29 @@ export interface AgentServerOptions {
   readonly shutdownTimeoutMs?: number;
   /** Largest accepted message body (default AGENT_MAX_LEN). */
   readonly maxFrameLength?: number;
+  /** Open connections at most; more are closed at once and logged (default 4096). */
+  readonly maxConnections?: number;
+  /** Request bytes held across all connections at most (default 64 MiB); see ByteBudget. */
+  readonly maxBufferedBytes?: number;
+  /**
+   * Who connected (default: the kernel's answer, SO_PEERCRED / getpeereid); undefined when it
+   * cannot be known. Tests stand in for it.
+   */
+  readonly peerOf?: (socket: Socket) => PeerCredentials | undefined;
+  /** The uid peers must have (besides root); default our effective uid. */
+  readonly uid?: number;
+  /** RLIMIT_NOFILE (default: read from the OS); connections stop FD_RESERVE below it. */
+  readonly fdLimit?: () => number | undefined;
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
+/** Accept errors that mean "out of file descriptors": logged, and the server keeps listening. */
+const FD_EXHAUSTED = new Set(['EMFILE', 'ENFILE']);
+
+/** Descriptors kept free below RLIMIT_NOFILE for everything but client connections (listener, PC/SC, files, askpass pipes). */
+export const FD_RESERVE = 32;
 
 /**
  * The agent's socket server: accepts connections on one listener (unix socket, Windows named
@@ -30,15 +56,30 @@ export class AgentServer {
   #server: Server | undefined;
   #address: ListenAddress | undefined;
   /** The socket file we created, and its inode, so close() removes it only if it is still ours. */
-  #ownedSocket: { path: string; ino: number } | undefined;
+  #ownedSocket: { path: string; ino: number; removeDirectory: boolean } | undefined;
   #nextId = 1;
   #closing: Promise<void> | undefined;
+  readonly #maxConnections: number;
+  readonly #budget: ByteBudget;
+  readonly #peerOf: (socket: Socket) => PeerCredentials | undefined;
+  readonly #uid: number | undefined;
+  readonly #fdLimit: () => number | undefined;
+  /** The last RLIMIT_NOFILE read. */
+  #knownFdLimit: number | undefined;
+  /** Connections turned away since the last accepted one, by reason (logged once per episode). */
+  #refusedRun: { reason: string; count: number } | undefined;
 
   constructor(options: AgentServerOptions) {
     this.#handler = options.handler;
     this.#log = options.log ?? getLogger('server');
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5000;
     this.#maxLen = options.maxFrameLength ?? AGENT_MAX_LEN;
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#budget = new ByteBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
+    this.#peerOf = options.peerOf ?? ((socket) => this.#kernelPeer(socket));
+    this.#uid = options.uid ?? process.geteuid?.();
+    this.#fdLimit = options.fdLimit ?? (() => openFileLimit());
+    this.#knownFdLimit = this.#fdLimit();
   }
 
   /** Where the server listens (after listen()). */
@@ -49,6 +90,11 @@ export class AgentServer {
   /** Number of open client connections. */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** Request bytes held across connections now (partial frames and queued requests). */
+  get bufferedBytes(): number {
+    return this.#budget.used;
   }
 
   /**
@@ -67,13 +113,16 @@ export class AgentServer {
     }
     // allowHalfOpen: a client may send its requests and shut its write side; it still gets replies.
     const server = createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
-    server.on('error', (err) => this.#log.error({ err }, 'listener error'));
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== undefined && FD_EXHAUSTED.has(err.code)) this.#refused(`out of file descriptors (${err.code})`);
+      else this.#log.error({ err }, 'listener error');
+    });
     await this.#bind(server, address);
     this.#server = server;
     this.#address = address;
     if (address.kind === 'unix') {
       await chmod(address.path, 0o600);
-      this.#ownedSocket = { path: address.path, ino: (await stat(address.path)).ino };
+      this.#ownedSocket = { path: address.path, ino: (await stat(address.path)).ino, removeDirectory: address.removeDirectory === true };
     }
     this.#log.info({ address: describeAddress(address) }, 'listening');
   }
@@ -108,9 +157,83 @@ export class AgentServer {
       socket.destroy();
       return;
     }
-    const conn = new AgentConnection(socket, this.#nextId++, this.#handler, this.#log, this.#maxLen);
+    if (this.#connections.size >= this.#maxConnections) {
+      socket.destroy();
+      this.#refused(`${this.#maxConnections} connections open (the limit)`);
+      return;
+    }
+    const fdMax = this.#fdConnectionLimit();
+    if (this.#connections.size >= fdMax) {
+      socket.destroy();
+      this.#refused(`${fdMax} connections open, all the file descriptor limit allows (ulimit -n ${this.#knownFdLimit})`);
+      return;
+    }
+    let peer: PeerInfo | undefined;
+    try {
+      const cred = this.#peerOf(socket);
+      if (cred !== undefined) {
+        const program = programName(cred.pid);
+        peer = { ...cred, ...(program === undefined ? {} : { program }) };
+        if (this.#uid !== undefined && !peerAllowed(cred.uid, this.#uid)) {
+          // ssh-agent.c after_poll/handle_socket_read: "uid mismatch: peer euid %u != uid %u".
+          this.#log.warn({ uid: cred.uid, pid: cred.pid, program }, `uid mismatch: peer uid ${cred.uid} != uid ${this.#uid}; connection refused`);
+          socket.destroy();
+          return;
+        }
+      }
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'could not learn who connected; connection refused');
+      socket.destroy();
+      return;
+    }
+    if (this.#refusedRun !== undefined) {
+      this.#log.info({ refused: this.#refusedRun.count }, `accepting connections again (${this.#refusedRun.count} turned away: ${this.#refusedRun.reason})`);
+      this.#refusedRun = undefined;
+    }
+    const id = this.#nextId++;
+    const conn = new AgentConnection(socket, id, this.#handler, this.#log, this.#maxLen, peer, this.#budget);
+    if (peer !== undefined) this.#log.debug({ conn: id, pid: peer.pid, uid: peer.uid, program: peer.program }, 'peer');
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
+  }
+
+  /**
+   * How many connections RLIMIT_NOFILE leaves room for. Read at every accept (a read of
+   * /proc/self/limits, some microseconds), so a limit lowered at run time (prlimit) counts too.
+   */
+  #fdConnectionLimit(): number {
+    this.#knownFdLimit = this.#fdLimit() ?? this.#knownFdLimit;
+    const limit = this.#knownFdLimit;
+    return limit === undefined ? Number.POSITIVE_INFINITY : Math.max(1, limit - FD_RESERVE);
+  }
+
+  /** Logs the first refusal of a run (fd limit, connection limit); the next accepted connection ends the run. */
+  #refused(reason: string): void {
+    if (this.#refusedRun?.reason === reason) {
+      this.#refusedRun.count++;
+      return;
+    }
+    this.#refusedRun = { reason, count: 1 };
+    this.#log.warn({ connections: this.#connections.size }, `turning connections away: ${reason}; still serving the open ones`);
+  }
+
+  #peerWarned = false;
+
+  /** SO_PEERCRED / getpeereid for unix sockets; undefined for named pipes or where the OS cannot tell. */
+  #kernelPeer(socket: Socket): PeerCredentials | undefined {
+    if (this.#address?.kind === 'pipe') return undefined;
+    const fd = socketFd(socket);
+    if (fd === undefined) return undefined;
+    try {
+      return peerCredentials(fd);
+    } catch (err) {
+      if (!(err instanceof NativeUnavailableError)) throw err;
+      if (!this.#peerWarned) {
+        this.#peerWarned = true;
+        this.#log.warn({ err: err.message }, "cannot check connecting processes' uid here; relying on the socket's permissions");
+      }
+      return undefined;
+    }
   }
 
   /**
@@ -154,8 +277,11 @@ export class AgentServer {
       // Another agent may have replaced our (unreachable) socket meanwhile; leave its socket be.
       if ((await stat(owned.path)).ino !== owned.ino) return;
       await unlink(owned.path);
+      // The private directory made for this socket (as ssh-agent removes its mkdtemp directory).
+      if (owned.removeDirectory) await rmdir(dirname(owned.path));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ err, path: owned.path }, 'could not remove socket');
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY') this.#log.warn({ err, path: owned.path }, 'could not remove socket');
     }
   }
 }

@@ -1,7 +1,26 @@
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
-import type { ConnectionContext, FrameHandler } from './frame-handler.js';
+import type { ConnectionContext, FrameHandler, PeerInfo } from './frame-handler.js';
 import { AGENT_MAX_LEN, FrameSplitter, encodeFrame } from './framing.js';
+
+/**
+ * Bytes held for requests across all connections (incomplete frames and complete ones waiting
+ * their turn). A connection that pushes the total over the limit is closed.
+ */
+export class ByteBudget {
+  #used = 0;
+  constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Adds (or with a negative `n`, returns) bytes; false when the total is now over the limit. */
+  adjust(n: number): boolean {
+    this.#used += n;
+    return this.#used <= this.limit;
+  }
+}
 
 /** draft-miller-ssh-agent §3.3 SSH_AGENT_FAILURE: the reply when the handler breaks its contract. */
 const FAILURE_BODY = Uint8Array.of(5);
@@ -33,21 +52,47 @@ export class AgentConnection {
   #readingStopped = false;
   #paused = false;
   #isClosed = false;
+  readonly #budget: ByteBudget;
+  readonly #serverLog: Logger;
+  /** Bytes this connection has counted in the budget. */
+  #held = 0;
 
-  constructor(socket: Socket, id: number, handler: FrameHandler, serverLog: Logger, maxLen = AGENT_MAX_LEN) {
+  constructor(
+    socket: Socket,
+    id: number,
+    handler: FrameHandler,
+    serverLog: Logger,
+    maxLen = AGENT_MAX_LEN,
+    peer?: PeerInfo,
+    budget: ByteBudget = new ByteBudget(Number.POSITIVE_INFINITY),
+  ) {
     this.#socket = socket;
     this.#handler = handler;
-    this.context = { id, log: serverLog.child({ conn: id }) };
+    this.#budget = budget;
+    // The child logger is made on first use: thousands of idle connections should not each
+    // carry one (the agent asks for it only when it logs about the connection).
+    let log: Logger | undefined;
+    this.context = {
+      id,
+      get log(): Logger {
+        log ??= serverLog.child({ conn: id });
+        return log;
+      },
+      ...(peer === undefined ? {} : { peer }),
+    };
+    this.#serverLog = serverLog;
     this.#splitter = new FrameSplitter((body) => this.#enqueue(body), maxLen);
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.#isClosed = true;
         this.#queue.length = 0;
-        this.context.log.debug('connection closed');
+        this.#budget.adjust(-this.#held);
+        this.#held = 0;
+        this.#serverLog.debug({ conn: this.context.id }, 'connection closed');
         try {
           handler.connectionClosed?.(this.context);
         } catch (err) {
-          this.context.log.error({ err }, 'connectionClosed handler failed');
+          this.#serverLog.error({ conn: this.context.id, err }, 'connectionClosed handler failed');
         }
         resolve();
       });
@@ -55,10 +100,10 @@ export class AgentConnection {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== undefined && PEER_GONE.has(err.code)) this.context.log.debug({ code: err.code }, 'peer went away');
-      else this.context.log.warn({ err }, 'socket error; closing connection');
+      if (err.code !== undefined && PEER_GONE.has(err.code)) this.#serverLog.debug({ conn: this.context.id, code: err.code }, 'peer went away');
+      else this.#serverLog.warn({ conn: this.context.id, err }, 'socket error; closing connection');
     });
-    this.context.log.debug('connection opened');
+    this.#serverLog.debug({ conn: this.context.id }, 'connection opened');
   }
 
   /** True while a request is being handled. */
@@ -96,16 +141,31 @@ export class AgentConnection {
     } catch (err) {
       // An oversize length prefix: OpenSSH's agent drops such a client and so do we. Requests
       // that arrived complete before it are still answered.
-      this.context.log.warn({ err: (err as Error).message }, 'oversize frame; closing connection');
+      this.#serverLog.warn({ conn: this.context.id, err: (err as Error).message }, 'oversize frame; closing connection');
       this.#stopReading();
       this.#enqueueClose();
     }
+    if (!this.#account()) {
+      this.#serverLog.warn({ conn: this.context.id, buffered: this.#budget.used, limit: this.#budget.limit }, 'too many request bytes held across connections; closing this one');
+      this.#stopReading();
+      this.#queue.length = 0;
+      this.#socket.destroy();
+    }
+  }
+
+  /** Brings this connection's share of the budget up to date; false if the total is over. */
+  #account(): boolean {
+    let held = this.#splitter.allocated;
+    for (const item of this.#queue) if (item !== CLOSE) held += item.length;
+    const ok = this.#budget.adjust(held - this.#held);
+    this.#held = held;
+    return ok;
   }
 
   #onEnd(): void {
     this.#eof = true;
     if (this.#splitter.buffered > 0) {
-      this.context.log.debug({ buffered: this.#splitter.buffered }, 'client closed mid-frame');
+      this.#serverLog.debug({ conn: this.context.id, buffered: this.#splitter.buffered }, 'client closed mid-frame');
     }
     this.#enqueueClose();
   }
@@ -135,6 +195,10 @@ export class AgentConnection {
     try {
       while (this.#queue.length > 0 && !this.#isClosed) {
         const item = this.#queue.shift();
+        if (item !== undefined && item !== CLOSE && !this.#isClosed) {
+          this.#budget.adjust(-item.length);
+          this.#held -= item.length;
+        }
         if (this.#paused && this.#queue.length <= QUEUE_LOW && !this.#readingStopped) {
           this.#paused = false;
           this.#socket.resume();
@@ -148,7 +212,7 @@ export class AgentConnection {
         const reply = await this.#handle(item);
         if (this.#isClosed) break;
         if (reply === null) {
-          this.context.log.debug('handler asked to close the connection');
+          this.#serverLog.debug({ conn: this.context.id }, 'handler asked to close the connection');
           this.#queue.length = 0;
           this.#close();
           break;
@@ -166,7 +230,7 @@ export class AgentConnection {
       return await this.#handler.handleFrame(body, this.context);
     } catch (err) {
       // The handler promised not to throw; answer FAILURE rather than lose the connection.
-      this.context.log.error({ err }, 'frame handler threw; replying SSH_AGENT_FAILURE');
+      this.#serverLog.error({ conn: this.context.id, err }, 'frame handler threw; replying SSH_AGENT_FAILURE');
       return FAILURE_BODY;
     }
   }

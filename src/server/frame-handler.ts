@@ -6,6 +6,25 @@ export interface ConnectionContext {
   readonly id: number;
   /** A child logger with `conn` bound. */
   readonly log: Logger;
+  /** The connecting process, where the OS tells (SO_PEERCRED, getpeereid). */
+  readonly peer?: PeerInfo;
+}
+
+/** The process at the other end of a connection. */
+export interface PeerInfo {
+  readonly uid: number;
+  readonly gid?: number;
+  /** Linux (SO_PEERCRED) and macOS (LOCAL_PEERPID); not on the other BSDs. */
+  readonly pid?: number;
+  /** Its program name (/proc/PID/comm on Linux), when known. */
+  readonly program?: string;
+}
+
+/** "ssh (pid 1234, uid 1000)" for prompts and logs. */
+export function describePeer(peer: PeerInfo | undefined): string | undefined {
+  if (peer === undefined) return undefined;
+  const parts = [peer.pid === undefined ? undefined : `pid ${peer.pid}`, `uid ${peer.uid}`].filter((p) => p !== undefined);
+  return `${peer.program ?? 'a process'} (${parts.join(', ')})`;
 }
 
 /**

@@ -14,17 +14,25 @@ export function encodeFrame(body: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The first allocation for a body, once its first bytes arrive; it then doubles up to the frame's length. */
+const FIRST_BODY_ALLOCATION = 1024;
+
 /**
  * Splits a byte stream into message bodies. Frames may arrive split at any byte and several per
- * chunk. Each body is copied into its own exactly-sized buffer as bytes arrive, so a client
- * dribbling a large frame one byte at a time costs linear work.
+ * chunk. Memory follows the bytes that arrived, not the length a header announces: a body
+ * buffer is allocated when its first byte comes and grows by doubling (capped at the announced
+ * length), so a client announcing 256 KiB and sending nothing costs a few bytes, and one
+ * dribbling a large frame a byte at a time still costs linear work. Each body is delivered in
+ * its own exactly-sized buffer.
  */
 export class FrameSplitter {
   readonly #onFrame: (body: Uint8Array) => void;
   readonly #maxLen: number;
   readonly #header = new Uint8Array(4);
   #headerFilled = 0;
-  #body: Uint8Array | null = null;
+  /** The announced body length, or -1 while reading a header. */
+  #bodyLen = -1;
+  #body: Uint8Array = new Uint8Array(0);
   #bodyFilled = 0;
   #consumed = 0;
   #failed = false;
@@ -36,7 +44,12 @@ export class FrameSplitter {
 
   /** Bytes of an incomplete frame held back (0 on a frame boundary). */
   get buffered(): number {
-    return this.#body === null ? this.#headerFilled : 4 + this.#bodyFilled;
+    return this.#bodyLen < 0 ? this.#headerFilled : 4 + this.#bodyFilled;
+  }
+
+  /** Bytes allocated for the incomplete frame (its header plus the body buffer so far). */
+  get allocated(): number {
+    return this.#header.length + this.#body.length;
   }
 
   /**
@@ -48,7 +61,7 @@ export class FrameSplitter {
     if (this.#failed) throw new WireFormatError('frame splitter used after a framing error', this.#consumed);
     let off = 0;
     while (off < chunk.length) {
-      if (this.#body === null) {
+      if (this.#bodyLen < 0) {
         const n = Math.min(4 - this.#headerFilled, chunk.length - off);
         this.#header.set(chunk.subarray(off, off + n), this.#headerFilled);
         this.#headerFilled += n;
@@ -59,21 +72,33 @@ export class FrameSplitter {
           this.#failed = true;
           throw new WireFormatError(`frame length ${len} exceeds the maximum of ${this.#maxLen}`, this.#consumed);
         }
-        this.#body = new Uint8Array(len);
+        this.#bodyLen = len;
         this.#bodyFilled = 0;
       } else {
-        const n = Math.min(this.#body.length - this.#bodyFilled, chunk.length - off);
+        const n = Math.min(this.#bodyLen - this.#bodyFilled, chunk.length - off);
+        this.#reserve(this.#bodyFilled + n);
         this.#body.set(chunk.subarray(off, off + n), this.#bodyFilled);
         this.#bodyFilled += n;
         off += n;
       }
-      if (this.#body !== null && this.#bodyFilled === this.#body.length) {
-        const body = this.#body;
-        this.#body = null;
+      if (this.#bodyLen >= 0 && this.#bodyFilled === this.#bodyLen) {
+        const body = this.#body.length === this.#bodyLen ? this.#body : this.#body.slice(0, this.#bodyLen);
+        this.#body = new Uint8Array(0);
+        this.#bodyLen = -1;
         this.#headerFilled = 0;
         this.#consumed += 4 + body.length;
         this.#onFrame(body);
       }
     }
+  }
+
+  /** Makes room for `need` body bytes: doubling, never beyond the announced length. */
+  #reserve(need: number): void {
+    if (need <= this.#body.length) return;
+    let size = Math.max(this.#body.length * 2, FIRST_BODY_ALLOCATION, need);
+    size = Math.min(size, this.#bodyLen);
+    const next = new Uint8Array(size);
+    next.set(this.#body.subarray(0, this.#bodyFilled));
+    this.#body = next;
   }
 }

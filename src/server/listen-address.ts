@@ -3,7 +3,8 @@ import { ConfigError } from '../errors.js';
 
 /** Where the server listens. */
 export type ListenAddress =
-  | { readonly kind: 'unix'; readonly path: string }
+  /** removeDirectory: the directory was made for this socket (mkdtemp) and goes when the server stops. */
+  | { readonly kind: 'unix'; readonly path: string; readonly removeDirectory?: boolean }
   | { readonly kind: 'pipe'; readonly path: string }
   /** A socket passed by systemd (sd_listen_fds(3)); already bound, never unlinked by us. */
   | { readonly kind: 'fd'; readonly fd: number };

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { AlreadyRunningError, ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { filesystemOf } from '../os/network-filesystem.js';
 
 /** sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL. */
 export const UNIX_PATH_MAX = 107;
@@ -70,6 +71,10 @@ export async function prepareUnixSocketPath(path: string, log: Logger): Promise<
     throw new ConfigError(`socket path is too long (${Buffer.byteLength(path)} bytes, at most ${UNIX_PATH_MAX}): ${path}`);
   }
   await ensurePrivateDirectory(dirname(path));
+  const fs = filesystemOf(dirname(path));
+  if (fs?.network === true) {
+    log.warn({ path, filesystem: fs.type }, 'the socket directory is on a network filesystem; a local directory is safer (its permissions are kept by this machine)');
+  }
   let st;
   try {
     st = await lstat(path);

@@ -143,7 +143,7 @@ describe('Agent: identities and signing', () => {
     expect(await ask(agent, conn, { type: 'remove-smartcard-key', readerId: 'Yubikey 0', pin: new Secret('') })).toEqual({
       type: 'success',
     });
-    expect(keys.calls.map((c) => [c.method, ...c.args])).toEqual([
+    expect(keys.calls.filter((c) => c.method !== 'list').map((c) => [c.method, ...c.args])).toEqual([
       ['add', 'Yubikey 0', '123456', constraints],
       ['remove', 'Yubikey 0', ''],
     ]);

@@ -64,7 +64,7 @@ describe('CardKeyProvider: listing and signing', () => {
     const { provider, session, transport, blob } = await setup();
     const before = transport.apduCount;
     const ids = await provider.listIdentities(ctx);
-    expect(ids).toEqual([{ keyBlob: blob(), comment: session.ident }]);
+    expect(ids).toEqual([{ keyBlob: blob(), comment: session.ident, ident: session.ident }]);
     expect(transport.apduCount).toBe(before);
   });
 

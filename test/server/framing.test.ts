@@ -105,4 +105,38 @@ describe('FrameSplitter', () => {
       ),
     );
   });
+
+  it('allocates for the bytes that arrived, not for the length a header announces', () => {
+    const { frames, splitter } = collect();
+    const header = Uint8Array.of(0, 4, 0, 0); // 256 KiB announced
+    splitter.push(header);
+    expect(splitter.allocated).toBe(4);
+    splitter.push(new Uint8Array(10));
+    expect(splitter.allocated).toBe(4 + 1024);
+    splitter.push(new Uint8Array(100_000));
+    expect(splitter.buffered).toBe(4 + 100_010);
+    expect(splitter.allocated).toBeLessThanOrEqual(4 + 2 * 100_010);
+    splitter.push(new Uint8Array(AGENT_MAX_LEN - 100_010));
+    expect(frames.map((f) => f.length)).toEqual([AGENT_MAX_LEN]);
+    expect(splitter.allocated).toBe(4);
+  });
+
+  it('never holds more than twice what arrived (plus one small first block), under any chunking (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 20_000 }), fc.array(fc.integer({ min: 1, max: 3000 }), { maxLength: 30 }), (len, sizes) => {
+        const body = Uint8Array.from({ length: len }, (_, i) => (i * 7) & 0xff);
+        const bytes = encodeFrame(body);
+        const { frames, splitter } = collect();
+        let off = 0;
+        for (const n of [...sizes, bytes.length]) {
+          if (off >= bytes.length) break;
+          splitter.push(bytes.subarray(off, Math.min(bytes.length, off + n)));
+          off = Math.min(bytes.length, off + n);
+          const arrived = Math.max(0, splitter.buffered - 4);
+          expect(splitter.allocated).toBeLessThanOrEqual(4 + Math.max(1024, 2 * arrived));
+        }
+        expect(frames).toEqual([body]);
+      }),
+    );
+  });
 });

@@ -1,5 +1,8 @@
 import { Agent } from '../../agent/agent.js';
+import { ForwardingPolicy, agentConfigPath, loadForwardingConfig, type ForwardedPolicy } from '../../agent/forwarding-policy.js';
 import { getLogger } from '../../log.js';
+import { askpassConfirm } from '../../notify/askpass-confirm.js';
+import { KnownHosts, defaultKnownHostsFiles } from '../../ssh/known-hosts.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
 import { createKeySource, type KeySourceOptions } from '../../agent/key-source.js';
@@ -19,6 +22,8 @@ export interface DaemonOptions {
   readonly cardIdleLockSeconds?: number;
   /** --card-wait, in seconds. */
   readonly cardWaitSeconds?: number;
+  /** --forwarded: what to do with requests that come through agent forwarding. */
+  readonly forwarded?: ForwardedPolicy;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -46,7 +51,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   try {
     const keys = await createKeySource({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify, cardIdleLockSeconds: opts.cardIdleLockSeconds, cardWaitSeconds: opts.cardWaitSeconds });
     closeKeys = keys.close;
-    const agent = new Agent({ log: getLogger('agent'), keys: keys.provider, extensions: keys.extensions });
+    const forwarding = new ForwardingPolicy({ flag: opts.forwarded, config: await loadForwardingConfig(agentConfigPath(opts.env)) });
+    const agent = new Agent({
+      log: getLogger('agent'),
+      keys: keys.provider,
+      extensions: keys.extensions,
+      forwarding,
+      confirm: askpassConfirm(opts.env, getLogger('agent')),
+      hostNames: new KnownHosts(defaultKnownHostsFiles(opts.env['HOME'])),
+    });
     const server = new AgentServer({ handler: agent, log: getLogger('server') });
     await server.listen(opts.address);
     // Cards are looked for once the socket is ours: a refused start touches no card.
