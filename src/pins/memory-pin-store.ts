@@ -59,6 +59,11 @@ export class MemoryPinStore implements PinStore {
     return e?.expiresAt === undefined ? undefined : Math.max(0, (e.expiresAt - this.now()) / 1000);
   }
 
+  /** The cards a PIN is held for now. */
+  idents(): string[] {
+    return [...this.pins.keys()].filter((k) => this.live(k) !== undefined);
+  }
+
   /** Wipes every PIN (agent shutdown, ssh-add -D style). */
   clear(): void {
     for (const key of [...this.pins.keys()]) this.drop(key);
