@@ -157,24 +157,19 @@ export class SecretServiceBackend implements KeyringBackend {
   }
 
   private async session<T>(what: string, op: (ss: SecretServiceClient) => Promise<T>): Promise<T> {
-    let client: SecretServiceClient | undefined;
-    let timedOut = false;
+    const controller = new AbortController();
     return bounded(
       what,
       this.timeoutMs,
       async () => {
-        client = await SecretServiceClient.open(this.env, this.timeoutMs);
-        if (timedOut) client.close();
+        const client = await SecretServiceClient.open(this.env, this.timeoutMs, controller.signal);
         try {
           return await op(client);
         } finally {
           client.close();
         }
       },
-      () => {
-        timedOut = true;
-        client?.close();
-      },
+      () => controller.abort(),
     );
   }
 }

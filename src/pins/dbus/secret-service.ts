@@ -32,11 +32,20 @@ export class SecretServiceClient {
 
   private constructor(private readonly bus: DBusConnection) {}
 
-  /** Connects to the session bus named by `env` and opens a Secret Service session. */
-  static async open(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<SecretServiceClient> {
+  /**
+   * Connects to the session bus named by `env` and opens a Secret Service session. `signal`
+   * aborts it at any point (the connection is closed; a bus auto-starting a service that never
+   * comes would otherwise keep the socket open).
+   */
+  static async open(env: NodeJS.ProcessEnv, timeoutMs: number, signal?: AbortSignal): Promise<SecretServiceClient> {
     const path = sessionBusPath(env);
     if (path === undefined) throw new DBusError('no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set and $XDG_RUNTIME_DIR/bus does not exist');
     const bus = await DBusConnection.open(path, timeoutMs);
+    if (signal?.aborted === true) {
+      bus.close();
+      throw new DBusError('aborted');
+    }
+    signal?.addEventListener('abort', () => bus.close(), { once: true });
     const client = new SecretServiceClient(bus);
     try {
       const [, session] = await client.service('OpenSession', 'sv', ['plain', variant('s', '')]);
