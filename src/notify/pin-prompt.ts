@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { AgentError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
-import { Secret } from '../secret.js';
+import { copySecretBytes, Secret } from '../secret.js';
 import { askpassProgram, DEFAULT_ASKPASS_PATHS } from './confirm.js';
 import { assuanEscape, DEFAULT_PINENTRY_PATHS, findPinentry, PinentryError, PinentrySession } from './pinentry.js';
 
@@ -144,7 +144,7 @@ export class UserPinPrompt implements PinPrompt {
     }
     if (answer === 'cancelled') return answer;
     // Each caller owns its copy; the shared one is wiped once the last caller has copied it.
-    const copy = { pin: new Secret(answer.pin.reveal()), store: answer.store };
+    const copy = { pin: answer.pin.clone(), store: answer.store };
     if (flight.waiters === 0) answer.pin.wipe();
     return copy;
   }
@@ -319,7 +319,7 @@ function runAskpass(program: string, text: string, env: NodeJS.ProcessEnv, timeo
       let end = all.indexOf(0x0a);
       if (end < 0) end = all.length;
       if (end > 0 && all[end - 1] === 0x0d) end--;
-      const line = Uint8Array.from(all.subarray(0, end));
+      const line = copySecretBytes(all.subarray(0, end));
       all.fill(0);
       resolve(line);
     });

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Secret } from '../secret.js';
+import { copySecretBytes, Secret, secretBytes } from '../secret.js';
 
 /**
  * A pinentry (GnuPG's PIN dialog programs: pinentry-gnome3, -qt, -gtk2, -curses, -tty, -mac,
@@ -64,7 +64,7 @@ export function assuanEscape(text: string): string {
 
 /** Decodes the data of `D` lines (percent escapes) into bytes. */
 function assuanUnescape(line: Uint8Array): Uint8Array {
-  const out = new Uint8Array(line.length);
+  const out = secretBytes(line.length);
   let n = 0;
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
@@ -79,7 +79,7 @@ function assuanUnescape(line: Uint8Array): Uint8Array {
     }
     out[n++] = c;
   }
-  const result = out.slice(0, n);
+  const result = copySecretBytes(out.subarray(0, n));
   out.fill(0);
   return result;
 }
@@ -111,7 +111,7 @@ interface Reply {
 
 /** One pinentry process and its Assuan conversation. */
 export class PinentrySession {
-  private buffer = new Uint8Array(0);
+  private buffer: Uint8Array = new Uint8Array(0);
   private waiting: ((line: Uint8Array | Error) => void) | undefined;
   private readonly lines: Uint8Array[] = [];
   private closed: Error | undefined;
@@ -141,7 +141,7 @@ export class PinentrySession {
   }
 
   private onData(chunk: Buffer): void {
-    const joined = new Uint8Array(this.buffer.length + chunk.length);
+    const joined = secretBytes(this.buffer.length + chunk.length);
     joined.set(this.buffer);
     joined.set(chunk, this.buffer.length);
     this.buffer.fill(0);
@@ -149,10 +149,10 @@ export class PinentrySession {
     let start = 0;
     for (let i = 0; i < joined.length; i++) {
       if (joined[i] !== 0x0a) continue;
-      this.lines.push(joined.slice(start, i));
+      this.lines.push(copySecretBytes(joined.subarray(start, i)));
       start = i + 1;
     }
-    this.buffer = joined.slice(start);
+    this.buffer = copySecretBytes(joined.subarray(start));
     joined.fill(0);
     this.flush();
   }
@@ -277,7 +277,7 @@ function isCancel(code: number | undefined): boolean {
 }
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  const out = secretBytes(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);

@@ -1,3 +1,4 @@
+import { copySecretBytes } from '../secret.js';
 import { koffi, libc, NativeUnavailableError } from './ffi.js';
 
 /**
@@ -84,7 +85,7 @@ export function readKey(id: number): Uint8Array | undefined {
       throw new KernelKeyringError(`keyctl read of key ${id} failed (errno ${errno})`, errno);
     }
     if (r <= size) {
-      const out = Uint8Array.from(buf.subarray(0, r));
+      const out = copySecretBytes(buf.subarray(0, r));
       buf.fill(0);
       return out;
     }

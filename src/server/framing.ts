@@ -59,7 +59,9 @@ export class FrameSplitter {
           this.#failed = true;
           throw new WireFormatError(`frame length ${len} exceeds the maximum of ${this.#maxLen}`, this.#consumed);
         }
-        this.#body = new Uint8Array(len);
+        // Off-heap (an ArrayBuffer's store): V8 moves small in-heap arrays on GC, leaving copies
+        // of a PIN or passphrase behind that fill(0) cannot reach (see src/secret.ts).
+        this.#body = new Uint8Array(new ArrayBuffer(len));
         this.#bodyFilled = 0;
       } else {
         const n = Math.min(this.#body.length - this.#bodyFilled, chunk.length - off);

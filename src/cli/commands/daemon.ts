@@ -1,5 +1,6 @@
 import { Agent } from '../../agent/agent.js';
 import { getLogger } from '../../log.js';
+import { hardenProcess } from '../../os/process-hardening.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
 import { createKeyProvider, type KeyProviderOptions } from '../key-provider-factory.js';
@@ -25,6 +26,7 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = getLogger('cli');
+  hardenProcess(log);
   let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stopRequested = resolve));
   let signals = 0;

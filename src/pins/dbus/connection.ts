@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AgentError } from '../../errors.js';
+import { copySecretBytes, secretBytes } from '../../secret.js';
 import { decodeMessage, encodeMessage, FLAG_NO_REPLY_EXPECTED, MESSAGE_TYPE, messageLength, type DBusMessage } from './wire.js';
 
 /** The bus cannot be reached, refused us, or a call failed. `name` is the D-Bus error name when there is one. */
@@ -74,7 +75,7 @@ export interface CallOptions {
 export class DBusConnection {
   private serial = 0;
   private readonly pending = new Map<number, Pending>();
-  private inbox = new Uint8Array(0);
+  private inbox: Uint8Array = new Uint8Array(0);
   private closedError: Error | undefined;
   uniqueName = '';
   onSignal: ((m: DBusMessage) => void) | undefined;
@@ -128,7 +129,7 @@ export class DBusConnection {
   }
 
   private receive(chunk: Buffer): void {
-    const joined = new Uint8Array(this.inbox.length + chunk.length);
+    const joined = secretBytes(this.inbox.length + chunk.length);
     joined.set(this.inbox);
     joined.set(chunk, this.inbox.length);
     this.inbox.fill(0);
@@ -150,7 +151,7 @@ export class DBusConnection {
       this.socket.destroy(err as Error);
       return;
     }
-    this.inbox = joined.slice(offset);
+    this.inbox = copySecretBytes(joined.subarray(offset));
     joined.fill(0);
   }
 

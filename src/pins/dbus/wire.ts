@@ -1,4 +1,5 @@
 import { WireFormatError } from '../../errors.js';
+import { copySecretBytes, secretBytes } from '../../secret.js';
 
 /**
  * The D-Bus wire format (D-Bus Specification 0.43 §"Message Protocol": marshalling and the
@@ -89,7 +90,7 @@ function alignmentOf(type: string): number {
 
 /** A growing little-endian buffer with D-Bus alignment. */
 export class DBusWriter {
-  private buf = new Uint8Array(256);
+  private buf = secretBytes(256);
   private view = new DataView(this.buf.buffer);
   private pos = 0;
 
@@ -101,7 +102,7 @@ export class DBusWriter {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
+    const next = secretBytes(size);
     next.set(this.buf.subarray(0, this.pos));
     // The old buffer may hold a secret: leave nothing behind.
     this.buf.fill(0);
@@ -221,7 +222,7 @@ export class DBusWriter {
 
   /** The bytes written (a copy); call wipe() afterwards when they held a secret. */
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    return copySecretBytes(this.buf.subarray(0, this.pos));
   }
 
   wipe(): void {
@@ -351,7 +352,8 @@ export class DBusReader {
         this.need(len, 'array');
         const end = this.pos + len;
         if (elem === 'y') {
-          const out = this.buf.slice(this.pos, end);
+          // Off-heap: this may be a secret (see src/secret.ts).
+          const out = copySecretBytes(this.buf.subarray(this.pos, end));
           this.pos = end;
           return out;
         }
