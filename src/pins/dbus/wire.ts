@@ -418,7 +418,9 @@ export function encodeMessage(m: DBusMessage): Uint8Array {
   w.u32(m.serial);
   w.write('a(yv)', fields);
   w.align(8);
-  w.raw(body.bytes());
+  const bodyBytes = body.bytes();
+  w.raw(bodyBytes);
+  bodyBytes.fill(0);
   body.wipe();
   const out = w.bytes();
   w.wipe();
