@@ -62,7 +62,8 @@ export function hardenProcess(log?: Logger, platform: NodeJS.Platform = process.
   }
   if (log !== undefined) {
     if (out.failed.length > 0) log.warn({ failed: out.failed, applied: out.applied }, 'process hardening incomplete: other processes of this user may be able to read PINs from memory');
-    else if (out.applied.length > 0) log.info({ applied: out.applied }, 'process hardened: not dumpable, not traceable');
+    // Debug, not info: a refused start must stay one line on stderr.
+    else if (out.applied.length > 0) log.debug({ applied: out.applied }, 'process hardened: not dumpable, not traceable');
   }
   return out;
 }

@@ -41,7 +41,7 @@ describeWithTools('no PIN or passphrase left in the daemon\'s memory', [GCORE, S
   async function run(keychain: boolean): Promise<{ before: { pin: number; passphrase: number }; after: { pin: number; passphrase: number }; log: string }> {
     const state = join(dir, `card-${keychain}.json`);
     const socket = join(dir, `agent-${keychain}.sock`);
-    const env = { ...keyring.env, DEBUG: 'info', ...(keychain ? {} : { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/oca-no-bus' }) };
+    const env = { ...keyring.env, DEBUG: 'info,cli=debug', ...(keychain ? {} : { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/oca-no-bus' }) };
     const args = ['--simulate', '--no-simulate-pin', '--no-notify', '--simulate-state', state, '-a', socket];
     // First start creates the card; then its User PIN becomes ours (hex, as the card stores it).
     await (await AgentProcess.start({ socketPath: socket, args, env })).stop();
