@@ -126,6 +126,8 @@ export class Agent implements FrameHandler {
       req = decodeRequest(body);
     } catch (err) {
       this.logFailure(conn, 'decode', err);
+      // A malformed frame may still hold a PIN or passphrase.
+      body.fill(0);
       return FAILURE_BODY;
     }
     this.log.debug({ conn: conn.id, req: req.type, ...(req.type === 'unknown' ? { code: req.code } : {}) }, 'request');
@@ -135,7 +137,7 @@ export class Agent implements FrameHandler {
       this.logFailure(conn, req.type, err);
       return FAILURE_BODY;
     } finally {
-      wipeSecrets(req);
+      if (wipeSecrets(req)) body.fill(0);
     }
   }
 
@@ -534,12 +536,19 @@ function parseRestrictDestination(contents: Uint8Array): DestinationConstraint[]
   }
 }
 
-function wipeSecrets(req: Request): void {
+/** The request owns its Secrets (src/secret.ts): wiped after use. True when it carried one. */
+function wipeSecrets(req: Request): boolean {
   switch (req.type) {
     case 'lock':
     case 'unlock':
       req.passphrase.wipe();
-      break;
+      return true;
+    case 'add-smartcard-key':
+    case 'add-smartcard-key-constrained':
+    case 'remove-smartcard-key':
+      req.pin.wipe();
+      return true;
     default:
+      return false;
   }
 }

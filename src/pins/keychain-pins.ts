@@ -1,36 +1,51 @@
-import type { PinSource } from '../agent/card-key-provider.js';
 import type { Logger } from '../log.js';
+import type { Notifier } from '../notify/notifier.js';
 import type { Secret } from '../secret.js';
 import type { CardStateConfig } from './card-state-config.js';
-import { KeyringPinStore, NapiKeyringBackend, type KeyringBackend } from './keyring-pin-store.js';
-import { PinRegistry } from './pin-registry.js';
+import { KeyringPinStore, OsKeychain, type EphemeralPins, type KeyringBackend } from './keyring-pin-store.js';
+import { PinRegistry, type SetResult } from './pin-registry.js';
+import type { PinSource } from './pin-source.js';
 
-export { KEYCHAIN_SERVICE } from './keyring-pin-store.js';
-export type { PinLocation } from './pin-registry.js';
+export { KEYCHAIN_SERVICE, OsKeychain } from './keyring-pin-store.js';
+export type { PinLocation, PinStatus, SetResult } from './pin-registry.js';
+export type { PinSource } from './pin-source.js';
 
-/** The agent's earlier names for the keychain backend. */
+/** The agent's earlier name for the keychain backend. */
 export type Keychain = KeyringBackend;
-export const OsKeychain = NapiKeyringBackend;
+
+export interface KeychainPinsOptions {
+  readonly notifier?: Notifier;
+  readonly ephemeral?: EphemeralPins;
+}
 
 /**
- * The PinRegistry in the shape the card key provider asks for (PinSource): memory PINs with a
- * lifetime first, then the OS keychain / openpgp-card-state config, with the known-bad mark.
+ * The PinRegistry in the shape the card key provider asks for (PinSource): memory PINs first,
+ * then the card's store as openpgp-card-state's config names it (keychain, Direct, Ephemeral),
+ * with the known-bad and stale marks.
  */
 export class KeychainPins extends PinRegistry implements PinSource {
-  constructor(keychain: KeyringBackend, config: CardStateConfig, log: Logger) {
-    super({ persistent: new KeyringPinStore({ backend: keychain, config, log }), log });
+  private readonly store: KeyringPinStore;
+
+  constructor(keychain: KeyringBackend = new OsKeychain(), config: CardStateConfig, log: Logger, opts: KeychainPinsOptions = {}) {
+    const store = new KeyringPinStore({ backend: keychain, config, log, ...(opts.ephemeral === undefined ? {} : { ephemeral: opts.ephemeral }) });
+    super({ persistent: store, log, ...(opts.notifier === undefined ? {} : { notifier: opts.notifier }) });
+    this.store = store;
   }
 
-  /** A PIN known without the keychain (the simulator's): memory only, no lifetime. */
-  async preset(ident: string, pin: Secret): Promise<void> {
-    await this.memory.set(ident, pin);
+  keep(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<SetResult> {
+    return this.set(ident, pin, { lifetimeSeconds });
   }
 
+  /** keep() for the provider of today, which does not look at where the PIN went. */
   async remember(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<void> {
-    await this.set(ident, pin, { lifetimeSeconds });
+    await this.keep(ident, pin, lifetimeSeconds);
   }
 
   async rejected(ident: string): Promise<void> {
     await this.markBad(ident);
+  }
+
+  async nickname(ident: string): Promise<string | undefined> {
+    return (await this.store.cardConfig(ident)).nickname;
   }
 }

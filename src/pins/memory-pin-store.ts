@@ -1,4 +1,4 @@
-import { Secret } from '../secret.js';
+import type { Secret } from '../secret.js';
 import { normalizeIdent, type PinStore } from './pin-store.js';
 
 interface Entry {
@@ -24,7 +24,7 @@ export class MemoryPinStore implements PinStore {
   async get(ident: string): Promise<Secret | undefined> {
     const key = normalizeIdent(ident);
     const e = this.live(key);
-    return e === undefined ? undefined : new Secret(e.pin.reveal());
+    return e === undefined ? undefined : e.pin.clone();
   }
 
   /** Keeps `pin` (a copy) for `lifetimeSeconds`, or until deleted when no lifetime is given. */
@@ -42,7 +42,7 @@ export class MemoryPinStore implements PinStore {
       timer = setTimeout(() => this.expire(key), ms);
       timer.unref();
     }
-    this.pins.set(key, { pin: new Secret(pin.reveal()), expiresAt, timer });
+    this.pins.set(key, { pin: pin.clone(), expiresAt, timer });
   }
 
   async delete(ident: string): Promise<boolean> {
@@ -57,6 +57,11 @@ export class MemoryPinStore implements PinStore {
   secondsLeft(ident: string): number | undefined {
     const e = this.live(normalizeIdent(ident));
     return e?.expiresAt === undefined ? undefined : Math.max(0, (e.expiresAt - this.now()) / 1000);
+  }
+
+  /** The cards a PIN is held for now. */
+  idents(): string[] {
+    return [...this.pins.keys()].filter((k) => this.live(k) !== undefined);
   }
 
   /** Wipes every PIN (agent shutdown, ssh-add -D style). */

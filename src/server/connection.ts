@@ -138,6 +138,8 @@ export class AgentConnection {
     if (this.#readingStopped) return;
     try {
       this.#splitter.push(chunk);
+      // The splitter copied what it needs; the read buffer may hold a PIN or passphrase.
+      chunk.fill(0);
     } catch (err) {
       // An oversize length prefix: OpenSSH's agent drops such a client and so do we. Requests
       // that arrived complete before it are still answered.

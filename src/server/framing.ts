@@ -97,8 +97,12 @@ export class FrameSplitter {
     if (need <= this.#body.length) return;
     let size = Math.max(this.#body.length * 2, FIRST_BODY_ALLOCATION, need);
     size = Math.min(size, this.#bodyLen);
-    const next = new Uint8Array(size);
+    // Off-heap (an ArrayBuffer's store): V8 moves small in-heap arrays on GC, leaving copies of a
+    // PIN or passphrase behind that fill(0) cannot reach (see src/secret.ts). The outgrown buffer
+    // is zeroed for the same reason.
+    const next = new Uint8Array(new ArrayBuffer(size));
     next.set(this.#body.subarray(0, this.#bodyFilled));
+    this.#body.fill(0);
     this.#body = next;
   }
 }

@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyringPinStore } from '../../src/pins/keyring-pin-store.js';
 import { PinRegistry } from '../../src/pins/pin-registry.js';
 import { Secret } from '../../src/secret.js';
+import { KeychainError } from '../../src/errors.js';
+import { RecordingNotifier } from '../../src/notify/notifier.js';
 import { MapKeyring } from './fakes.js';
 
 const CARD = '0006:12345678';
@@ -9,11 +11,13 @@ const CARD = '0006:12345678';
 describe('PinRegistry', () => {
   let keyring: MapKeyring;
   let pins: PinRegistry;
+  let notifier: RecordingNotifier;
 
   beforeEach(() => {
     vi.useFakeTimers();
     keyring = new MapKeyring();
-    pins = new PinRegistry({ persistent: new KeyringPinStore({ backend: keyring }) });
+    notifier = new RecordingNotifier();
+    pins = new PinRegistry({ persistent: new KeyringPinStore({ backend: keyring }), notifier });
   });
   afterEach(() => vi.useRealTimers());
 
@@ -80,9 +84,11 @@ describe('PinRegistry', () => {
     expect(await pins.get(CARD)).toBeUndefined();
   });
 
-  it('without a keychain a PIN is kept in memory until the agent stops, and reads still answer from memory', async () => {
+  it('without a keychain a PIN is kept in memory until the agent stops, said to the notifier, and status shows it', async () => {
     keyring.down = true;
-    expect(await pins.set(CARD, new Secret('123456'))).toBe('memory');
+    expect(await pins.set(CARD, new Secret('123456'))).toBe('memory-until-exit');
+    expect(notifier.notifications).toEqual([expect.objectContaining({ title: 'PIN kept in memory only', message: expect.stringContaining(CARD) })]);
+    expect(await pins.locate(CARD)).toBe('memory-until-exit');
     expect((await pins.get(CARD))?.revealString()).toBe('123456');
     vi.advanceTimersByTime(24 * 3600 * 1000);
     expect((await pins.get(CARD))?.revealString()).toBe('123456');
@@ -93,6 +99,55 @@ describe('PinRegistry', () => {
   it('with no PIN in memory, an unreachable keychain is reported, not taken for "no PIN"', async () => {
     keyring.down = true;
     await expect(pins.get(CARD)).rejects.toThrow(/keychain/);
+  });
+
+  it('forget: memory first; a keychain copy that cannot be deleted fails with the reason and is never read again until a new PIN is stored', async () => {
+    await pins.set(CARD, new Secret('123456'));
+    await pins.memory.set(CARD, new Secret('123456'), 60);
+    keyring.deleteFails = true;
+    const err = await pins.forget(CARD).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KeychainError);
+    expect((err as Error).message).toMatch(/stored copy could not be deleted: .*IsLocked/);
+    expect(pins.memory.has(CARD)).toBe(false);
+    // The keychain still holds it, but the registry will not hand it out.
+    expect(keyring.entries.get(CARD)).toBe('123456');
+    expect(await pins.get(CARD)).toBeUndefined();
+    expect(await pins.status(CARD)).toEqual({ location: 'none', staleKeychainCopy: expect.stringContaining('IsLocked') });
+    expect(keyring.calls.filter((c) => c.startsWith('get'))).toEqual([]);
+    // Also not after a lifetime PIN comes and goes.
+    await pins.set(CARD, new Secret('123456'), { lifetimeSeconds: 5 });
+    vi.advanceTimersByTime(5000);
+    expect(await pins.get(CARD)).toBeUndefined();
+    keyring.deleteFails = false;
+    await pins.set(CARD, new Secret('654321'));
+    expect((await pins.get(CARD))?.revealString()).toBe('654321');
+    expect(await pins.status(CARD)).toEqual({ location: 'keychain' });
+  });
+
+  it('a -t PIN whose older keychain copy cannot be removed: that copy is not read after the lifetime', async () => {
+    keyring.entries.set(CARD, 'older');
+    keyring.deleteFails = true;
+    expect(await pins.set(CARD, new Secret('123456'), { lifetimeSeconds: 10 })).toBe('memory');
+    expect(await pins.status(CARD)).toMatchObject({ location: 'memory', secondsLeft: 10, staleKeychainCopy: expect.any(String) });
+    vi.advanceTimersByTime(10_000);
+    expect(await pins.get(CARD)).toBeUndefined();
+  });
+
+  it('forgetAllMemory (ssh-add -D) drops every memory PIN and leaves the keychain alone', async () => {
+    await pins.set(CARD, new Secret('123456'));
+    await pins.set('0006:00000002', new Secret('222222'), { lifetimeSeconds: 60 });
+    await pins.preset('0006:00000003', new Secret('333333'));
+    expect(pins.forgetAllMemory().sort()).toEqual(['0006:00000002', '0006:00000003']);
+    expect(await pins.get('0006:00000002')).toBeUndefined();
+    expect(await pins.get('0006:00000003')).toBeUndefined();
+    expect(keyring.entries.get(CARD)).toBe('123456');
+  });
+
+  it('a PIN handed out is a copy: wiping it leaves the registry\'s own intact', async () => {
+    await pins.set(CARD, new Secret('123456'), { lifetimeSeconds: 60 });
+    const a = await pins.get(CARD);
+    a?.wipe();
+    expect((await pins.get(CARD))?.revealString()).toBe('123456');
   });
 
   it('idents are one card whatever their case', async () => {

@@ -5,6 +5,28 @@ import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram 
 import { DBUS_DAEMON, GNOME_KEYRING, KeyringSession, SECRET_TOOL } from './harness/keyring.js';
 import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
 
+/** Resolves when the daemon's stderr shows `text` (listening to the stream: no sleeping). */
+function logged(agent: AgentProcess, text: string, timeoutMs = 30_000): Promise<void> {
+  if (agent.stderr.includes(text)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onData = (): void => {
+      if (!agent.stderr.includes(text)) return;
+      cleanup();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`the agent did not log "${text}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      agent.child.stderr?.off('data', onData);
+    };
+    // AgentProcess appends each chunk before this listener runs (it was added first).
+    agent.child.stderr?.on('data', onData);
+  });
+}
+
 /**
  * PINs in the OS keychain, over the real stack: gnome-keyring in a private D-Bus session, the
  * agent as a child process with a virtual card whose PIN it is NOT given (--no-simulate-pin), so
@@ -140,10 +162,10 @@ describeWithTools('PINs in the OS keychain (gnome-keyring), ssh-add -s/-e/-t, ne
     expect(r.code).toBe(0);
     expect(await keyring.lookup(ident)).toBeUndefined();
     expect((await login()).stdout).toBe('ok\n');
-    // When the lifetime ends the agent drops the PIN and has the card forget its verification.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // When the lifetime ends the agent drops the PIN and has the card forget its verification:
+    // wait for it to say so (the event), not for a guessed time.
+    await logged(agent, 'PIN lifetime (ssh-add -t) ended');
     expect((await login()).code).not.toBe(0);
-    expect(agent.stderr).toContain('PIN lifetime (ssh-add -t) ended');
     expect((await cardState()).retries.pw1).toBe(3);
   });
 

@@ -3,6 +3,7 @@ import { ForwardingPolicy, agentConfigPath, loadForwardingConfig, type Forwarded
 import { getLogger } from '../../log.js';
 import { askpassConfirm } from '../../notify/askpass-confirm.js';
 import { KnownHosts, defaultKnownHostsFiles } from '../../ssh/known-hosts.js';
+import { hardenProcess } from '../../os/process-hardening.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
 import { createKeySource, type KeySourceOptions } from '../../agent/key-source.js';
@@ -35,6 +36,7 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = getLogger('cli');
+  hardenProcess(log);
   let stopRequested: (signal: NodeJS.Signals) => void = () => undefined;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stopRequested = resolve));
   let signals = 0;
