@@ -1,5 +1,7 @@
 import { getLogger } from '../log.js';
+import { fdKind } from '../os/service-manager.js';
 import { EXIT } from './exit-codes.js';
+import { PROCESS_TITLE } from './pid-file.js';
 import { run } from './program.js';
 
 /** Writes and waits for the write, so nothing is lost when the process exits right after. */
@@ -15,10 +17,13 @@ function fatal(kind: string, err: unknown): never {
 
 process.on('uncaughtException', (err) => fatal('uncaught exception', err));
 process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
+// `ps` shows the agent by name, and a pid file can be checked against /proc/PID/cmdline.
+process.title = PROCESS_TITLE;
 
 const code = await run(process.argv.slice(2), {
   env: process.env,
   isTty: process.stderr.isTTY === true,
+  stdoutKind: fdKind(1, process.stdout.isTTY === true),
   stdout: writer(process.stdout),
   stderr: writer(process.stderr),
 });

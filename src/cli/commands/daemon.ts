@@ -1,8 +1,12 @@
+import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { Agent } from '../../agent/agent.js';
 import { getLogger } from '../../log.js';
+import { socketPathOfInode } from '../../os/procfs.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
-import { createKeyProvider, type KeyProviderOptions } from '../key-provider-factory.js';
+import { DeferredKeyProvider } from '../deferred-key-provider.js';
+import type { KeyProviderOptions, KeySource } from '../key-provider-factory.js';
+import { removePidFile, writePidFile } from '../pid-file.js';
 import { foregroundOutput, type ShellSyntax } from '../shell-output.js';
 
 export interface DaemonOptions {
@@ -14,6 +18,8 @@ export interface DaemonOptions {
   /** --simulate: serve a virtual card. */
   readonly simulate?: KeyProviderOptions['simulate'];
   readonly notify?: boolean;
+  /** --ready-fd: write "READY\n" there once serving (the -s parent waits for it), then close it. */
+  readonly readyFd?: number;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -22,6 +28,10 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * The daemon, in the foreground: listen, serve until SIGINT/SIGTERM/SIGHUP, then stop
  * gracefully (in-flight requests finish, bounded) and remove the socket. Resolves with the exit
  * code; start-up failures reject.
+ *
+ * The socket is up first: the card layer (PC/SC, keychain, notifications) is loaded afterwards
+ * (a dynamic import), and a request arriving meanwhile waits for it. A pid file beside a unix
+ * socket lets `-s`, `-k` and `doctor` find this agent.
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = getLogger('cli');
@@ -37,13 +47,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   };
   // Installed before listening, so a signal during start-up still stops us cleanly.
   for (const s of STOP_SIGNALS) process.on(s, onSignal);
-  let closeKeys: (() => Promise<void>) | undefined;
+  let keys: KeySource | undefined;
+  let server: AgentServer | undefined;
+  let pidFileOf: string | undefined;
   try {
-    const keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify });
-    closeKeys = keys.close;
-    const agent = new Agent({ log: getLogger('agent'), keys: keys.provider });
-    const server = new AgentServer({ handler: agent, log: getLogger('server') });
+    const deferred = new DeferredKeyProvider();
+    const agent = new Agent({ log: getLogger('agent'), keys: deferred });
+    server = new AgentServer({ handler: agent, log: getLogger('server') });
     await server.listen(opts.address);
+    pidFileOf = await writePidFileFor(opts.address);
+    try {
+      const { createKeyProvider } = await import('../key-provider-factory.js');
+      keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify });
+    } catch (err) {
+      deferred.reject(err);
+      throw err;
+    }
+    deferred.resolve(keys.provider);
+    if (opts.readyFd !== undefined) signalReady(opts.readyFd);
     // Cards are looked for once the socket is ours: a refused start touches no card.
     await keys.start();
     log.info({ address: describeAddress(opts.address) }, 'agent started');
@@ -56,6 +77,39 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     return 0;
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
-    await closeKeys?.();
+    await server?.close();
+    if (pidFileOf !== undefined) await removePidFile(pidFileOf);
+    await keys?.close();
+  }
+}
+
+/**
+ * The pid file beside our socket; for a socket systemd passed, beside the path it is bound at
+ * (Linux /proc tells). Only a path we were given must get one: elsewhere it is best effort.
+ */
+async function writePidFileFor(address: ListenAddress): Promise<string | undefined> {
+  if (address.kind === 'unix') {
+    await writePidFile(address.path);
+    return address.path;
+  }
+  if (address.kind !== 'fd') return undefined;
+  try {
+    const path = socketPathOfInode(fstatSync(address.fd).ino);
+    if (path === undefined || !path.startsWith('/')) return undefined;
+    await writePidFile(path);
+    return path;
+  } catch (err) {
+    getLogger('cli').debug({ err: (err as Error).message }, 'no pid file for the passed socket');
+    return undefined;
+  }
+}
+
+function signalReady(fd: number): void {
+  try {
+    writeSync(fd, 'READY\n');
+    closeSync(fd);
+  } catch (err) {
+    // The parent gave up waiting; we serve anyway.
+    getLogger('cli').debug({ err: (err as Error).message }, 'could not report readiness');
   }
 }

@@ -1,8 +1,8 @@
-import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
 import { describeAlgorithm } from '../../card/openpgp/public-key.js';
-import { AgentError } from '../../errors.js';
+import { AgentError, ConfigError } from '../../errors.js';
 import type { SimAlgorithm } from '../../simulator/card-keys.js';
-import { createKeyProvider } from '../key-provider-factory.js';
+import { createKeyProvider, simulatorStatePath } from '../key-provider-factory.js';
 import { getLogger } from '../../log.js';
 
 export interface CardStatus {
@@ -30,6 +30,11 @@ export interface StatusOptions {
  * with GET DATA, never with VERIFY.
  */
 export async function runStatus(opts: StatusOptions): Promise<number> {
+  if (opts.simulate !== undefined) {
+    // status only looks: it never creates the virtual card (nor its directory).
+    const path = opts.simulate.statePath ?? simulatorStatePath(opts.env, opts.simulate.algorithm);
+    if (!existsSync(path)) throw new ConfigError(`no virtual card at ${path}: \`openpgp-card-agent --simulate\` creates it on its first start`);
+  }
   const source = await createKeyProvider({ env: opts.env, log: getLogger('cli'), simulate: opts.simulate === undefined ? undefined : { ...opts.simulate, presetPin: false }, notify: false });
   try {
     await source.start();
@@ -83,15 +88,4 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
   } finally {
     await source.close();
   }
-}
-
-export function buildStatusCommand(): Command {
-  return new Command('status')
-    .description('show each plugged card: ident, reader, key, fingerprint, PIN stored, PIN retries, touch policy')
-    .addOption(new Option('--json', 'print JSON'))
-    .addOption(new Option('--simulate', 'show the built-in virtual card'))
-    .addOption(new Option('--simulate-algo <algorithm>', 'key algorithm of the virtual card').default('ed25519'))
-    .addOption(new Option('--simulate-state <file>', 'the virtual card state file'))
-    .allowExcessArguments(false)
-    .exitOverride();
 }
