@@ -48,7 +48,7 @@ export interface CliOptions {
   readonly readyFd?: string;
 }
 
-const EXAMPLES = `
+export const EXAMPLES = `
 Examples:
   openpgp-card-agent -D
       Run in the foreground on the default socket
