@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { allCommands, commandTree } from '../../src/cli/docs/command-tree.js';
 import { buildProgram } from '../../src/cli/program.js';
-import { REPO_ROOT, cleanEnv, cleanupSystem, requireBuild, runProgram } from './harness/agent-process.js';
+import { REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, requireBuild, runProgram } from './harness/agent-process.js';
 import { describeWithTools } from './harness/sshd.js';
 
 const DIST = join(REPO_ROOT, 'dist');
@@ -26,7 +26,11 @@ async function bashComplete(words: readonly string[]): Promise<string[]> {
 
 /** What fish offers (complete -C), names only. */
 async function fishComplete(line: string): Promise<string[]> {
-  const r = await runProgram('/usr/bin/fish', ['--no-config', '-c', `source '${FISH_FILE}'; complete -C '${line}'`], { env: cleanEnv({ HOME: '/nonexistent' }) });
+  // fish makes its config and data directories under HOME: give it a temporary one.
+  const home = await makeTempDir('oca-fish-');
+  const r = await runProgram('/usr/bin/fish', ['--no-config', '-c', `source '${FISH_FILE}'; complete -C '${line}'`], {
+    env: cleanEnv({ HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data') }),
+  });
   expect(r.stderr).toBe('');
   return r.stdout
     .split('\n')
