@@ -10,7 +10,7 @@ const DIST = join(REPO_ROOT, 'dist');
 const BASH_FILE = join(DIST, 'completions', 'openpgp-card-agent.bash');
 const ZSH_FILE = join(DIST, 'completions', '_openpgp-card-agent');
 const FISH_FILE = join(DIST, 'completions', 'openpgp-card-agent.fish');
-const MAN_FILE = join(DIST, 'man', 'openpgp-card-agent.1');
+const MAN_FILE = join(DIST, 'man', 'man1', 'openpgp-card-agent.1');
 
 afterAll(async () => {
   await cleanupSystem();
@@ -91,7 +91,7 @@ describeWithTools('shell completions and the man page, as built', ['/bin/bash', 
     }
     expect(text).toContain('agent.log');
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { man: string[]; files: string[] };
-    expect(pkg.man).toEqual(['./dist/man/openpgp-card-agent.1']);
+    expect(pkg.man).toEqual(['./dist/man/man1/openpgp-card-agent.1']);
     expect(pkg.files).toEqual(expect.arrayContaining(['dist', 'LICENSE']));
   });
 });

@@ -68,7 +68,7 @@ export async function generateDocs(outDir: string): Promise<string[]> {
     .trim();
   const files: Array<[string, string]> = [
     [
-      join(outDir, 'man', 'openpgp-card-agent.1'),
+      join(outDir, 'man', 'man1', 'openpgp-card-agent.1'),
       manPage(tree, {
         version: packageVersion(),
         description: DESCRIPTION,

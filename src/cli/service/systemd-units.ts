@@ -11,11 +11,13 @@ export function userUnitDir(env: NodeJS.ProcessEnv, home: string): string {
 }
 
 /**
- * One word of ExecStart= (systemd.service(5) "Command lines"): double-quoted, with backslash
- * and quote escaped, `%` doubled (specifiers) and `$` doubled (variable expansion).
+ * One word of ExecStart= (systemd.service(5) "Command lines"): `%` doubled (specifiers), `$`
+ * doubled (variable expansion), and double-quoted with backslash and quote escaped unless plain.
  */
 export function execWord(arg: string): string {
-  return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`;
+  const escaped = arg.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  if (/^[\w@%+=:,./-]+$/.test(escaped)) return escaped;
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 /**
