@@ -20,6 +20,7 @@ async function busCall(ctx: DoctorContext, address: string, method: string, arg?
     { timeoutMs: 5000 },
   );
   if (r === undefined) return undefined;
+  if (r.code === null) throw new Error('dbus-send got no answer within 5 s');
   if (r.code !== 0) throw new Error(r.stderr.trim() || `dbus-send exited ${r.code}`);
   return r.stdout;
 }
