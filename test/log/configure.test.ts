@@ -4,7 +4,7 @@ import pino from 'pino';
 import { configureLogging, getLogger, setRootLogger } from '../../src/log.js';
 import { Secret } from '../../src/secret.js';
 
-/** A stream that keeps what is written to it (pino-pretty needs a real Writable). */
+/** A stream that keeps what is written to it. */
 function sink(): Writable & { lines: string[] } {
   const lines: string[] = [];
   const w = new Writable({

@@ -73,7 +73,7 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
       for (const r of rows) {
         await opts.stdout(
           [
-            `${r.ident}  (${r.reader})`,
+            `${r.ident} (${r.reader})`,
             `  key:          ${r.algorithm}${r.usable ? '' : `  (not usable for SSH: ${r.problem})`}`,
             `  fingerprint:  ${r.fingerprint ?? '-'}`,
             `  PIN stored:   ${r.pin}`,

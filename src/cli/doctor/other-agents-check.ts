@@ -26,7 +26,7 @@ export const otherAgentsCheck: DoctorCheck = {
       summary: `${agents.length} openpgp-card-agent processes are running; ssh uses only the one SSH_AUTH_SOCK names`,
       detail: lines,
       fix: [
-        'keep one: stop the others with  openpgp-card-agent -k -a SOCKET  (or kill PID)',
+        'keep one: stop the others with: openpgp-card-agent -k -a SOCKET (or kill PID)',
         'service install starts one at login; then do not also start one with -s in your shell profile',
       ],
     };
