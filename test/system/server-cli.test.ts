@@ -124,6 +124,17 @@ describe('the daemon (node dist/cli/main.js)', () => {
     expect(s.stderr).toContain('no virtual card at');
   });
 
+  it('status finding no card says so when the agent in SSH_AUTH_SOCK offers keys (a --simulate agent)', async () => {
+    const dir = await makeTempDir();
+    const agent = await AgentProcess.start({ args: ['-a', join(dir, 'a.sock'), '--simulate', '--simulate-state', join(dir, 'card.json')], socketPath: join(dir, 'a.sock') });
+    const r = await runCli(['status'], { env: cleanEnv({ SSH_AUTH_SOCK: agent.socketPath }) });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      `No OpenPGP cards found over PC/SC.\nThe agent on ${agent.socketPath} offers 1 key (ssh-add -L); if it runs with --simulate, see: openpgp-card-agent status --simulate\n`,
+    );
+    await agent.stop();
+  });
+
   it('prints SSH_AUTH_SOCK like ssh-agent -D does with -D -s', async () => {
     const path = join(await makeTempDir(), 'd.sock');
     const fg = await AgentProcess.start({ socketPath: path, args: ['-D', '-s', '-a', path] });

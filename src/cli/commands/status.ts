@@ -4,6 +4,7 @@ import { AgentError, ConfigError } from '../../errors.js';
 import type { SimAlgorithm } from '../../simulator/card-keys.js';
 import { createKeyProvider, simulatorStatePath } from '../key-provider-factory.js';
 import { getLogger } from '../../log.js';
+import { askAgent } from '../agent-query.js';
 
 export interface CardStatus {
   readonly ident: string;
@@ -68,7 +69,7 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
     if (opts.json) {
       await opts.stdout(`${JSON.stringify(rows, null, 2)}\n`);
     } else if (rows.length === 0) {
-      await opts.stdout('No OpenPGP cards found.\n');
+      await opts.stdout(`No OpenPGP cards found${opts.simulate === undefined ? ' over PC/SC' : ''}.\n${await agentHint(opts)}`);
     } else {
       for (const r of rows) {
         await opts.stdout(
@@ -87,5 +88,22 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
     return 0;
   } finally {
     await source.close();
+  }
+}
+
+/**
+ * When status finds no card but the agent in SSH_AUTH_SOCK offers keys (a virtual card, or cards
+ * another way), say so: "no cards" next to a working ssh-add -L is confusing.
+ */
+async function agentHint(opts: StatusOptions): Promise<string> {
+  const sock = opts.env['SSH_AUTH_SOCK'];
+  if (opts.simulate !== undefined || sock === undefined || sock === '') return '';
+  try {
+    const a = await askAgent(sock, { type: 'request-identities' }, 2000);
+    if (a.kind !== 'reply' || a.response.type !== 'identities-answer' || a.response.identities.length === 0) return '';
+    const n = a.response.identities.length;
+    return `The agent on ${sock} offers ${n} key${n === 1 ? '' : 's'} (ssh-add -L); if it runs with --simulate, see: openpgp-card-agent status --simulate\n`;
+  } catch {
+    return '';
   }
 }
