@@ -1,9 +1,9 @@
 import { closeSync, fstatSync, writeSync } from 'node:fs';
-import { Agent } from '../../agent/agent.js';
 import { getLogger } from '../../log.js';
 import { socketPathOfInode } from '../../os/procfs.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
+import { DeferredFrameHandler } from '../deferred-frame-handler.js';
 import { DeferredKeyProvider } from '../deferred-key-provider.js';
 import type { KeyProviderOptions, KeySource } from '../key-provider-factory.js';
 import { removePidFile, writePidFile } from '../pid-file.js';
@@ -29,8 +29,8 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * gracefully (in-flight requests finish, bounded) and remove the socket. Resolves with the exit
  * code; start-up failures reject.
  *
- * The socket is up first: the card layer (PC/SC, keychain, notifications) is loaded afterwards
- * (a dynamic import), and a request arriving meanwhile waits for it. A pid file beside a unix
+ * The socket is up first: the agent core and the card layer (PC/SC, keychain, notifications)
+ * are loaded afterwards (dynamic imports), and a request arriving meanwhile waits for them. A pid file beside a unix
  * socket lets `-s`, `-k` and `doctor` find this agent.
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
@@ -52,14 +52,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let pidFileOf: string | undefined;
   try {
     const deferred = new DeferredKeyProvider();
-    const agent = new Agent({ log: getLogger('agent'), keys: deferred });
-    server = new AgentServer({ handler: agent, log: getLogger('server') });
+    const handler = new DeferredFrameHandler();
+    server = new AgentServer({ handler, log: getLogger('server') });
     await server.listen(opts.address);
     pidFileOf = await writePidFileFor(opts.address);
     try {
+      const { Agent } = await import('../../agent/agent.js');
+      handler.resolve(new Agent({ log: getLogger('agent'), keys: deferred }));
       const { createKeyProvider } = await import('../key-provider-factory.js');
       keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify });
     } catch (err) {
+      handler.fail();
       deferred.reject(err);
       throw err;
     }
