@@ -31,6 +31,14 @@ export class CardRemovedError extends CardUnavailableError {
   override readonly code = 'E_CARD_REMOVED';
 }
 
+/**
+ * Another application reset the card (SCARD_W_RESET_CARD): the application is deselected and
+ * every verified PIN forgotten. The card session reconnects and retries the whole operation once.
+ */
+export class CardResetError extends CardUnavailableError {
+  override readonly code = 'E_CARD_RESET';
+}
+
 /** Another process holds the card exclusively (SCARD_E_SHARING_VIOLATION). */
 export class CardBusyError extends CardUnavailableError {
   override readonly code = 'E_CARD_BUSY';
@@ -47,21 +55,66 @@ export class CardStatusError extends AgentError {
   }
 }
 
-/** VERIFY was refused (63Cx): `retriesLeft` tries remain before the PIN blocks. */
-export class PinIncorrectError extends CardStatusError {
-  override readonly code = 'E_PIN_INCORRECT';
+/**
+ * The card did not accept a PIN sent with VERIFY. Any answer other than 9000 counts: some cards
+ * answer a wrong PIN with 6982 or 6A80 instead of 63Cx and still take the try. `retriesLeft`
+ * is known when the card said (63Cx), undefined otherwise.
+ */
+export class PinRejectedError extends CardStatusError {
+  override readonly code: string = 'E_PIN_REJECTED';
   constructor(
     message: string,
     sw: number,
-    readonly retriesLeft: number,
+    readonly retriesLeft: number | undefined,
   ) {
     super(message, sw);
   }
 }
 
+/** VERIFY was refused (63Cx): `retriesLeft` tries remain before the PIN blocks. */
+export class PinIncorrectError extends PinRejectedError {
+  override readonly code = 'E_PIN_INCORRECT';
+  declare readonly retriesLeft: number;
+  constructor(message: string, sw: number, retriesLeft: number) {
+    super(message, sw, retriesLeft);
+  }
+}
+
 /** The PIN is blocked (6983): only the Reset Code or the Admin PIN can unblock it. */
-export class PinBlockedError extends CardStatusError {
+export class PinBlockedError extends PinRejectedError {
   override readonly code = 'E_PIN_BLOCKED';
+  constructor(message: string, sw: number) {
+    super(message, sw, 0);
+  }
+}
+
+/** 6982 to anything but VERIFY: the command needs a PIN that is not verified (now). */
+export class SecurityStatusNotSatisfiedError extends CardStatusError {
+  override readonly code = 'E_SECURITY_STATUS';
+}
+
+/** 6985: the card refuses the command in its current state (OpenPGP card 3.4.1 §7.4). */
+export class ConditionsOfUseError extends CardStatusError {
+  override readonly code = 'E_CONDITIONS_OF_USE';
+}
+
+/**
+ * 6D00 or 6E00 (instruction or class not supported) to a command every OpenPGP card knows: another
+ * application (a YubiKey's PIV or OTP side, say) was selected by another program. The card
+ * session selects ours again and retries the whole operation once.
+ */
+export class ForeignApplicationError extends CardStatusError {
+  override readonly code = 'E_FOREIGN_APPLICATION';
+}
+
+/** 6600: security-related issue; on cards with a touch button, no touch came in time (UIF). */
+export class SecurityIssueError extends CardStatusError {
+  override readonly code = 'E_SECURITY_ISSUE';
+}
+
+/** 6A88: the referenced data (a key slot, a data object) does not exist. */
+export class ReferencedDataNotFoundError extends CardStatusError {
+  override readonly code = 'E_DATA_NOT_FOUND';
 }
 
 /** A PIN is needed and none is known (nothing stored, or the stored one is known bad). */

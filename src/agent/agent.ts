@@ -7,6 +7,7 @@ import type { Request, RequestType, Response } from '../protocol/messages.js';
 import { decodeRequest } from '../protocol/request.js';
 import { encodeResponse } from '../protocol/response.js';
 import type { ConnectionContext, FrameHandler } from '../server/frame-handler.js';
+import type { ExtensionHandler } from './extension-handler.js';
 import type { KeyProvider, RequestContext, SessionBinding } from './key-provider.js';
 import { LockHash, unlockFailureDelay } from './lock.js';
 import { bindSession } from './session-bind.js';
@@ -17,6 +18,8 @@ export interface AgentOptions {
   log?: Logger;
   /** Delay step after a wrong UNLOCK (default 100 ms, as OpenSSH). Tests pass 0. */
   unlockDelayMs?: number;
+  /** Private extensions by name (listed by `query`), e.g. the OpenPGP signing ones. */
+  extensions?: ReadonlyMap<string, ExtensionHandler>;
 }
 
 /** Extensions listed in the answer to `query` (draft-miller-ssh-agent §3.8.1). */
@@ -44,9 +47,11 @@ export class Agent implements FrameHandler {
   private unlockFailures = 0;
   private readonly sessions = new WeakMap<ConnectionContext, SessionBinding[]>();
   private readonly handlers: HandlerTable;
+  private readonly extensions: ReadonlyMap<string, ExtensionHandler>;
 
   constructor(options: AgentOptions = {}) {
     this.keys = options.keys;
+    this.extensions = options.extensions ?? new Map();
     this.log = options.log ?? getLogger('agent');
     this.unlockDelayMs = options.unlockDelayMs ?? 100;
     this.handlers = {
@@ -183,6 +188,8 @@ export class Agent implements FrameHandler {
       this.locking = false;
     }
     this.log.info('agent locked');
+    // A card left verified would sign for any program that talks to it directly.
+    await this.keys?.agentLocked?.();
     return SUCCESS;
   }
 
@@ -211,7 +218,7 @@ export class Agent implements FrameHandler {
     const ext = req.extension;
     switch (ext.kind) {
       case 'query':
-        return queryResponse(SUPPORTED_EXTENSIONS);
+        return queryResponse([...SUPPORTED_EXTENSIONS, ...this.extensions.keys()]);
       case 'session-bind': {
         const bindings = bindSession(this.sessions.get(ctx.conn) ?? [], ext);
         this.sessions.set(ctx.conn, bindings);
@@ -222,12 +229,15 @@ export class Agent implements FrameHandler {
         );
         return SUCCESS;
       }
-      case 'other':
+      case 'other': {
+        const handler = this.extensions.get(ext.name);
+        if (handler !== undefined) return handler(ext.contents, ctx);
         // draft-miller-ssh-agent §3.8: an agent that does not support an extension MUST reply
         // with an empty SSH_AGENT_FAILURE (EXTENSION_FAILURE is for a supported one that failed);
         // OpenSSH's process_extension does the same.
         this.log.debug({ conn: ctx.conn.id, extension: ext.name }, 'unsupported extension');
         return FAILURE;
+      }
     }
   }
 

@@ -1,30 +1,38 @@
-import { CardStatusError, PinBlockedError, PinIncorrectError, PinRequiredError, TouchTimeoutError } from '../errors.js';
+import type { CardSession, SessionContext } from '../card/card-session.js';
+import { readCardKeys, signDigest as pskSignDigest, type CardOpenPgpKeys, type CardSlotKey } from '../card/openpgp/signature-key.js';
+import { PW1_81, PW1_82 } from '../card/openpgp/openpgp-card.js';
+import type { CardPublicKey } from '../card/openpgp/public-key.js';
+import {
+  AgentError,
+  PinBlockedError,
+  PinRejectedError,
+  PinRequiredError,
+  SecurityIssueError,
+  SecurityStatusNotSatisfiedError,
+  TouchTimeoutError,
+} from '../errors.js';
 import type { Logger } from '../log.js';
+import { blockedMessage, decideStoredPin, decideTypedPin, wrongPinMessage, type PinOrigin } from '../pins/policy.js';
 import type { Secret } from '../secret.js';
+import { sha256Fingerprint } from '../ssh/fingerprint.js';
+import { verifySshSignature } from '../ssh/verify.js';
+import { equalBytes } from '../wire/bytes.js';
+import type { CardManager } from './card-manager.js';
+import { UnknownCardError } from './card-manager.js';
+import { signPlanFor, sshKeyBlobOf, sshUnusableReason } from './card-ssh.js';
 import type { Constraint, Identity, KeyProvider, RequestContext } from './key-provider.js';
-import { signPlanFor } from './card-ssh.js';
-import { UnknownCardError, type CardEntry, type CardRegistry } from './card-registry.js';
+import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from './defaults.js';
+import type { PinSource, UserNotifier } from './ports.js';
+import type { OpenPgpKeyInfo, SignatureKeySource, SigningHash } from './openpgp-signing.js';
+import { HashAlgorithm } from '../openpgp/constants.js';
+import { keyFromParts } from '../openpgp/key.js';
+import { verifyRawSignature } from '../openpgp/verify.js';
+import type { OpenPgpKeyParts } from '../protocol/openpgp-extension.js';
 
-/** Where card PINs come from (the keychain facade in src/pins implements it). */
-export interface PinSource {
-  /** A PIN worth trying for this card; undefined when none is stored or the stored one is known bad. */
-  get(ident: string): Promise<Secret | undefined>;
-  /** The card accepted `pin` for ssh-add -s: keep it (in memory only, for `lifetimeSeconds`, when given). */
-  remember(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<void>;
-  /** The card rejected the stored PIN: never send it again. */
-  rejected(ident: string): Promise<void>;
-  /** ssh-add -e: forget every copy. */
-  forget(ident: string): Promise<void>;
-  /** Set by the provider: a PIN's lifetime (ssh-add -t) ran out. */
-  onExpire?: ((ident: string) => void) | undefined;
-}
-
-export interface UserNotifier {
-  notify(n: { title: string; message: string }): void;
-}
+export type { PinSource, UserNotifier } from './ports.js';
 
 export interface CardKeyProviderOptions {
-  readonly registry: CardRegistry;
+  readonly cards: CardManager;
   readonly pins: PinSource;
   readonly log: Logger;
   readonly notifier?: UserNotifier;
@@ -32,64 +40,194 @@ export interface CardKeyProviderOptions {
   readonly confirm?: (message: string) => Promise<boolean>;
   /** How long a signature may run before "touch your card" is shown. */
   readonly touchPromptAfterMs?: number;
+  /**
+   * After this long without a card operation the card is told to forget its verified PIN
+   * (--card-idle-lock); 0 = right after every operation.
+   */
+  readonly idleLockMs?: number;
+  /** A listing checks a card's keys again when they were last checked longer ago than this. */
+  readonly listFreshnessMs?: number;
+  /** How long a listing waits for that check before answering with what it has. */
+  readonly listDeadlineMs?: number;
+  /**
+   * false for a process that only looks (status): it never tells a card to forget a PIN, since
+   * the card may be verified for the running agent.
+   */
+  readonly lockCards?: boolean;
 }
 
-const SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982;
-const SW_SECURITY_ISSUE = 0x6600;
+export { DEFAULT_CARD_IDLE_LOCK_SECONDS };
+const DEFAULT_LIST_FRESHNESS_MS = 1000;
+const DEFAULT_LIST_DEADLINE_MS = 25;
+
+/** A signature made with a key the agent no longer had: the card's key changed under it. */
+export class StaleKeyError extends AgentError {
+  override readonly code = 'E_STALE_KEY';
+}
+
+const HASH_ID: Record<SigningHash, number> = { sha224: HashAlgorithm.SHA224, sha256: HashAlgorithm.SHA256, sha384: HashAlgorithm.SHA384, sha512: HashAlgorithm.SHA512 };
+const SLOT_NAME = { sig: 'signature', dec: 'decryption', aut: 'authentication' } as const;
+
+/** What SSH sees of a card session, recomputed when the session reads its keys again. */
+interface SshView {
+  readonly generation: number;
+  readonly key: CardPublicKey | undefined;
+  readonly keyBlob: Uint8Array | undefined;
+  readonly fingerprint: string | undefined;
+  readonly unusable: string | undefined;
+}
 
 /**
  * Serves the authentication keys of the plugged cards. Steady state: a signature is one
- * INTERNAL AUTHENTICATE; when the card answers 6982 the PIN is verified once and the command
- * retried once. The PIN rules keep the card from ever being blocked by us.
+ * INTERNAL AUTHENTICATE; the PIN is verified when the card asks (6982) or when the agent knows
+ * the card forgot it, under rules that keep the card from ever being blocked by us. Every
+ * signature is checked against the key before it is handed out. The card's verified state is
+ * taken back after `idleLockMs` without use, and on lock, forget, expiry and shutdown.
  */
-export class CardKeyProvider implements KeyProvider {
+export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   private readonly confirmIdents = new Set<string>();
+  /** The cards' OpenPGP keys (for PSO:CDS and certificates), read once per read of the card. */
+  private readonly openPgpKeys = new WeakMap<CardSession, { generation: number; keys: Promise<CardOpenPgpKeys> }>();
+  private readonly views = new WeakMap<CardSession, SshView>();
+  private readonly idleTimers = new Map<CardSession, NodeJS.Timeout>();
+  private readonly idleLockMs: number;
+  private closed = false;
 
   constructor(private readonly opts: CardKeyProviderOptions) {
+    this.idleLockMs = opts.idleLockMs ?? DEFAULT_CARD_IDLE_LOCK_SECONDS * 1000;
     // When an ssh-add -t lifetime ends, the card must stop signing too, not only the agent.
     opts.pins.onExpire = (ident) => {
-      const entry = opts.registry.findByIdent(ident);
-      if (entry === undefined) return;
-      entry.pinVerified = false;
-      void entry.queue
-        .run(() => entry.card.resetPw1Status())
-        .then(
-          () => opts.log.info({ ident }, 'PIN lifetime ended; the card no longer signs without it'),
-          (err: unknown) => opts.log.warn({ ident, err }, 'PIN lifetime ended, but the card could not reset its PIN status'),
-        );
+      const session = opts.cards.findByIdent(ident);
+      if (session !== undefined) void this.lockCard(session, 'its PIN lifetime (ssh-add -t) ended');
     };
+    // A card that comes in may still be verified by an earlier process: it gets the idle time too.
+    opts.cards.on('added', (s) => this.armIdleLock(s));
+    opts.cards.on('removed', (s) => this.disarm(s));
+  }
+
+  /** The SSH form of a session's key, cached per read of the card. */
+  view(session: CardSession): SshView {
+    const snap = session.snapshot;
+    const cached = this.views.get(session);
+    if (cached !== undefined && cached.generation === snap.generation) return cached;
+    let view: SshView;
+    const key = snap.authKey;
+    if (key === undefined || key.kind === 'unsupported') {
+      view = { generation: snap.generation, key: undefined, keyBlob: undefined, fingerprint: undefined, unusable: snap.authKeyProblem ?? 'no authentication key' };
+    } else {
+      const reason = sshUnusableReason(key);
+      const keyBlob = reason === undefined ? sshKeyBlobOf(key) : undefined;
+      view = { generation: snap.generation, key, keyBlob, fingerprint: keyBlob === undefined ? undefined : sha256Fingerprint(keyBlob), unusable: reason };
+    }
+    this.views.set(session, view);
+    return view;
   }
 
   async listIdentities(_ctx: RequestContext): Promise<Identity[]> {
-    return this.opts.registry
-      .list()
-      .filter((e) => e.keyBlob !== undefined)
-      .map((e) => ({ keyBlob: e.keyBlob!, comment: e.ident }));
+    const sessions = this.opts.cards.list();
+    await Promise.all(sessions.map((s) => this.freshen(s)));
+    const out: Identity[] = [];
+    for (const s of sessions) {
+      const v = this.view(s);
+      if (v.keyBlob !== undefined) out.push({ keyBlob: v.keyBlob, comment: s.ident });
+    }
+    return out;
+  }
+
+  /**
+   * Checks a card's keys when they were last checked a while ago (one GET DATA C5; a full read
+   * when they changed or the card had none), so a key generated on a plugged card shows at the
+   * next listing. Never holds a listing up for long: a busy card or a hung pcscd gets a short
+   * deadline, and the check finishes in the background.
+   */
+  private async freshen(s: CardSession): Promise<void> {
+    // A check already under way has had its chance: the listing that started it waited for it.
+    if (s.stuck || s.revalidating) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.opts.listDeadlineMs ?? DEFAULT_LIST_DEADLINE_MS);
+      timer.unref();
+    });
+    const check = s.revalidate(this.opts.listFreshnessMs ?? DEFAULT_LIST_FRESHNESS_MS).then(
+      () => undefined,
+      (err: unknown) => this.opts.log.debug({ ident: s.ident, err: (err as Error).message }, 'could not check the card keys'),
+    );
+    await Promise.race([check, deadline]);
+    clearTimeout(timer);
+  }
+
+  private findByKeyBlob(blob: Uint8Array): CardSession | undefined {
+    return this.opts.cards.list().find((s) => {
+      const b = this.view(s).keyBlob;
+      return b !== undefined && equalBytes(b, blob);
+    });
   }
 
   async sign(keyBlob: Uint8Array, data: Uint8Array, flags: number, ctx: RequestContext): Promise<Uint8Array | null> {
-    const entry = this.opts.registry.findByKeyBlob(keyBlob);
-    if (entry === undefined || entry.publicKey === undefined) return null;
-    const plan = signPlanFor(entry.publicKey, flags);
+    const session = this.findByKeyBlob(keyBlob);
+    if (session === undefined) return null;
+    const view = this.view(session);
+    const plan = signPlanFor(view.key!, flags);
     const host = ctx.sessions.at(-1)?.hostKeyFingerprint;
-    if (this.confirmIdents.has(entry.ident)) await this.askConfirmation(entry, host);
-    const raw = await entry.queue.run(async () => {
-      try {
-        return await this.withTouchPrompt(entry, host, () => entry.card.authenticate(data, plan.hash));
-      } catch (err) {
-        if (!(err instanceof CardStatusError) || err.sw !== SW_SECURITY_STATUS_NOT_SATISFIED) throw err;
-        // The card wants PW1 (first use, a reset by another application, or a PIN reset).
-        entry.pinVerified = false;
-        await this.verifyStoredPin(entry);
-        return await this.withTouchPrompt(entry, host, () => entry.card.authenticate(data, plan.hash));
-      }
-    });
-    ctx.conn.log.debug({ ident: entry.ident, hash: plan.hash }, 'signed');
-    return plan.toSshSignature(raw);
+    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host);
+    this.disarm(session);
+    try {
+      const raw = await session.run('sign', async (op) => {
+        if (op.pinState(PW1_82) === 'not-verified') await this.verifyStoredPin(session, op);
+        try {
+          return await this.authenticate(session, op, data, plan.hash, host);
+        } catch (err) {
+          if (!(err instanceof SecurityStatusNotSatisfiedError)) throw err;
+          // The card wants PW1: first use, a reset by another application, or a PIN reset.
+          op.setPinState(PW1_82, 'not-verified');
+          await this.verifyStoredPin(session, op);
+          return await this.authenticate(session, op, data, plan.hash, host);
+        }
+      });
+      const signature = plan.toSshSignature(raw);
+      // Never hand out a signature that does not verify: the card's key may have changed.
+      if (!verifySshSignature(view.keyBlob!, data, signature)) await this.signatureMismatch(session, view);
+      ctx.conn.log.debug({ ident: session.ident, hash: plan.hash }, 'signed');
+      return signature;
+    } finally {
+      this.armIdleLock(session);
+    }
+  }
+
+  private authenticate(session: CardSession, op: SessionContext, data: Uint8Array, hash: Parameters<SessionContext['card']['authenticate']>[1], host: string | undefined): Promise<Uint8Array> {
+    return this.withTouchPrompt(session, host, () => op.card.authenticate(data, hash));
+  }
+
+  /** Runs a signing command; a card that has not answered after a moment wants a touch: say so. */
+  private async withTouchPrompt<T>(session: CardSession, host: string | undefined, command: () => Promise<T>): Promise<T> {
+    const timer = setTimeout(() => {
+      this.opts.notifier?.notify({ title: 'Touch your card', message: `Touch your card ${session.ident}${host === undefined ? '' : ` (for ${host})`}` });
+    }, this.opts.touchPromptAfterMs ?? 500);
+    timer.unref();
+    try {
+      return await command();
+    } catch (err) {
+      // OpenPGP card 3.4.1 reserves 6600 for the user interaction flag: no touch in time.
+      if (err instanceof SecurityIssueError) throw new TouchTimeoutError(`card ${session.ident} was not touched in time; the signature was not made`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async signatureMismatch(session: CardSession, before: SshView): Promise<never> {
+    await session.refresh();
+    const now = this.view(session);
+    if (now.keyBlob !== undefined && before.keyBlob !== undefined && !equalBytes(now.keyBlob, before.keyBlob)) {
+      this.opts.log.warn({ ident: session.ident, before: before.fingerprint, now: now.fingerprint }, 'the card has a new authentication key; the signature by it was not returned');
+      throw new StaleKeyError(`card ${session.ident} has a new authentication key (${now.fingerprint ?? 'unusable'}); list the keys again`);
+    }
+    this.opts.log.error({ ident: session.ident }, 'the card returned a signature that does not verify; it was not returned');
+    throw new StaleKeyError(`card ${session.ident} returned a signature that does not verify with its key`);
   }
 
   async addSmartcardKey(readerId: string, pin: Secret, constraints: readonly Constraint[], ctx: RequestContext): Promise<void> {
-    const entry = this.requireCard(readerId);
+    const session = this.requireCard(readerId);
     let lifetime: number | undefined;
     let confirm = false;
     for (const c of constraints) {
@@ -99,126 +237,234 @@ export class CardKeyProvider implements KeyProvider {
     if (confirm && this.opts.confirm === undefined) {
       throw new PinRequiredError('confirmation (-c) was asked for, but there is no way to ask the user (set SSH_ASKPASS)');
     }
-    await entry.queue.run(async () => {
-      // A PIN the user just typed may use even the last try: the user chose to.
+    this.disarm(session);
+    try {
+      await session.run('ssh-add -s', async (op) => {
+        // A PIN the user just typed may use even the last try: the user chose to.
+        const decision = decideTypedPin({ ident: session.ident, retries: await op.pw1Retries() });
+        if (decision.action === 'refuse') {
+          this.opts.notifier?.notify({ title: decision.title, message: decision.message });
+          throw new PinBlockedError(decision.message, 0x6983);
+        }
+        try {
+          await op.verifyPw1(pin, PW1_82);
+        } catch (err) {
+          this.reportPinFailure(session.ident, err, 'typed');
+          throw err;
+        }
+      });
       try {
-        await entry.card.verifyPw1(pin, 0x82);
+        await this.opts.pins.remember(session.ident, pin, lifetime);
       } catch (err) {
-        entry.pinVerified = false;
-        this.reportPinFailure(entry, err, false);
+        // The card accepted the PIN but we could not keep it: take the verification back.
+        await this.lockCard(session, 'the PIN could not be stored');
         throw err;
       }
-      entry.pinVerified = true;
-    });
-    await this.opts.pins.remember(entry.ident, pin, lifetime);
-    if (confirm) this.confirmIdents.add(entry.ident);
-    else this.confirmIdents.delete(entry.ident);
-    ctx.conn.log.info(
-      { ident: entry.ident, lifetime, confirm },
-      lifetime === undefined ? 'PIN verified by the card and stored' : 'PIN verified by the card and kept in memory',
-    );
+    } finally {
+      this.armIdleLock(session);
+    }
+    if (confirm) this.confirmIdents.add(session.ident);
+    else this.confirmIdents.delete(session.ident);
+    ctx.conn.log.info({ ident: session.ident, lifetime, confirm }, lifetime === undefined ? 'PIN verified by the card and stored' : 'PIN verified by the card and kept in memory');
   }
 
   async removeSmartcardKey(readerId: string, _pin: Secret, ctx: RequestContext): Promise<void> {
-    const entry = this.opts.registry.findByIdent(readerId);
-    const ident = entry?.ident ?? readerId.trim().toUpperCase();
-    if (entry === undefined && (await this.opts.pins.get(ident)) === undefined) {
+    const session = this.opts.cards.findByIdent(readerId);
+    const ident = session?.ident ?? readerId.trim().toUpperCase();
+    if (session === undefined && (await this.opts.pins.get(ident)) === undefined) {
       // Neither plugged nor remembered: nothing to forget, and probably a typo.
       this.requireCard(readerId);
     }
-    await this.opts.pins.forget(ident);
     this.confirmIdents.delete(ident);
-    if (entry !== undefined) {
-      entry.pinVerified = false;
-      // Also drop the card's own verified state, so the next signature needs a PIN again.
-      await entry.queue.run(() => entry.card.resetPw1Status()).catch((err: unknown) => {
-        ctx.conn.log.debug({ ident, err }, 'card could not reset its PIN status; it stays verified until reset or removal');
-      });
-    }
+    // The card first: it must stop signing even if the keychain cannot be reached.
+    if (session !== undefined) await this.lockCard(session, 'ssh-add -e');
+    await this.opts.pins.forget(ident);
     ctx.conn.log.info({ ident }, 'PIN forgotten');
   }
 
-  private requireCard(readerId: string): CardEntry {
-    const entry = this.opts.registry.findByIdent(readerId);
-    if (entry !== undefined) return entry;
-    const plugged = this.opts.registry.list().map((e) => e.ident);
-    throw new UnknownCardError(
-      `no card "${readerId}" is plugged in; ${plugged.length === 0 ? 'no cards are plugged in' : `plugged: ${plugged.join(', ')}`}`,
-    );
+  /** ssh-add -D: every card forgets its verified PIN, PINs in memory are forgotten; the keychain keeps its copies. */
+  async removeAllIdentities(ctx: RequestContext): Promise<void> {
+    this.confirmIdents.clear();
+    await this.lockAll('ssh-add -D');
+    await this.opts.pins.forgetMemory?.();
+    ctx.conn.log.info('every card locked and the PINs in memory forgotten (the keychain keeps its copies)');
   }
 
-  /** Verifies PW1 with the stored PIN, following the rules that keep the card from blocking. */
-  private async verifyStoredPin(entry: CardEntry): Promise<void> {
-    const pin = await this.opts.pins.get(entry.ident);
-    if (pin === undefined) {
-      const message = `card ${entry.ident} needs its PIN: run  ssh-add -s ${entry.ident}`;
-      this.opts.notifier?.notify({ title: 'PIN needed', message });
-      throw new PinRequiredError(message);
-    }
-    const retries = await entry.card.pw1Retries();
-    if (retries === 0) {
-      const message = blockedMessage(entry.ident);
-      this.opts.notifier?.notify({ title: 'Card blocked', message });
-      throw new PinBlockedError(message, 0x6983);
-    }
-    if (retries <= 1) {
-      // Only a PIN the user types now may use the last try.
-      const message = `card ${entry.ident} has ${retries} PIN try left; the agent will not risk it with a stored PIN. Run  ssh-add -s ${entry.ident}`;
-      this.opts.notifier?.notify({ title: 'PIN not sent', message });
-      throw new PinRequiredError(message);
-    }
-    try {
-      await entry.card.verifyPw1(pin, 0x82);
-      entry.pinVerified = true;
-    } catch (err) {
-      this.reportPinFailure(entry, err, true);
-      if (err instanceof PinIncorrectError) await this.opts.pins.rejected(entry.ident);
-      throw err;
-    }
+  /** The agent was locked (ssh-add -x): no card may stay open behind it. */
+  async agentLocked(): Promise<void> {
+    await this.lockAll('the agent was locked');
   }
 
-  private reportPinFailure(entry: CardEntry, err: unknown, stored: boolean): void {
-    if (err instanceof PinIncorrectError) {
-      const message = `${stored ? 'the stored PIN' : 'the PIN'} for card ${entry.ident} is wrong; ${err.retriesLeft} tries left${
-        stored ? `. It will not be tried again: run  ssh-add -s ${entry.ident}` : ''
-      }`;
-      this.opts.log.warn({ ident: entry.ident, retriesLeft: err.retriesLeft }, message);
-      this.opts.notifier?.notify({ title: 'Wrong PIN', message });
-    } else if (err instanceof PinBlockedError) {
-      const message = blockedMessage(entry.ident);
-      this.opts.log.error({ ident: entry.ident }, message);
-      this.opts.notifier?.notify({ title: 'Card blocked', message });
-    }
+  /** The card's OpenPGP keys (signature, decryption, authentication), read once per read of the card. */
+  private cardKeys(session: CardSession): Promise<CardOpenPgpKeys> {
+    const generation = session.snapshot.generation;
+    const cached = this.openPgpKeys.get(session);
+    if (cached !== undefined && cached.generation === generation) return cached.keys;
+    const keys = session.run('read OpenPGP keys', (op) => readCardKeys(op.card.channel));
+    keys.catch(() => this.openPgpKeys.delete(session));
+    this.openPgpKeys.set(session, { generation, keys });
+    return keys;
   }
 
-  private async askConfirmation(entry: CardEntry, host: string | undefined): Promise<void> {
-    const ok = await this.opts.confirm!(`Allow use of card key ${entry.ident}${host === undefined ? '' : ` for host key ${host}`}?`);
-    if (!ok) throw new PinRequiredError(`signature with card ${entry.ident} not confirmed by the user`);
-  }
-
-  private async withTouchPrompt<T>(entry: CardEntry, host: string | undefined, op: () => Promise<T>): Promise<T> {
-    const notifier = this.opts.notifier ?? { notify: () => undefined };
-    const timer = setTimeout(() => {
-      notifier.notify({ title: 'Touch your card', message: `Touch your card ${entry.ident}${host === undefined ? '' : ` (for ${host})`}` });
-    }, this.opts.touchPromptAfterMs ?? 500);
-    timer.unref();
-    try {
-      return await op();
-    } catch (err) {
-      // OpenPGP card 3.4.1 reserves 6600 for the user interaction flag: no touch in time.
-      if (err instanceof CardStatusError && err.sw === SW_SECURITY_ISSUE) {
-        throw new TouchTimeoutError(`card ${entry.ident} was not touched in time; the signature was not made`);
+  /** SignatureKeySource: every plugged card's OpenPGP keys, with their stored fingerprints and times. */
+  async listSignatureKeys(_ctx: RequestContext): Promise<OpenPgpKeyInfo[]> {
+    const out: OpenPgpKeyInfo[] = [];
+    for (const session of this.opts.cards.list()) {
+      let keys: CardOpenPgpKeys;
+      try {
+        keys = await this.cardKeys(session);
+      } catch (err) {
+        this.opts.log.warn({ ident: session.ident, err: (err as Error).message }, 'could not read the OpenPGP keys of the card');
+        continue;
       }
-      throw err;
-    } finally {
-      clearTimeout(timer);
+      for (const slot of ['sig', 'dec', 'aut'] as const) {
+        const k = keys[slot];
+        if (k === undefined || k.created === 0) continue;
+        out.push({ ident: session.ident, slot: SLOT_NAME[slot], fingerprint: k.fingerprint, created: k.created, parts: k.parts as OpenPgpKeyParts });
+      }
     }
+    return out;
+  }
+
+  /**
+   * SignatureKeySource: PSO: COMPUTE DIGITAL SIGNATURE with the signature key whose fingerprint
+   * is `fingerprint`, under the same PIN rules as authentication (PW1 81; before every signature
+   * when C4 says PW1 is good for one only), checked against the key before it is returned.
+   */
+  async signDigest(fingerprint: Uint8Array, hash: SigningHash, digest: Uint8Array, ctx: RequestContext, options: { readonly purpose?: string } = {}): Promise<Uint8Array | null> {
+    let found: { session: CardSession; key: CardSlotKey; oneSignature: boolean } | undefined;
+    for (const session of this.opts.cards.list()) {
+      const keys = await this.cardKeys(session).catch(() => undefined);
+      if (keys?.sig !== undefined && equalBytes(keys.sig.fingerprint, fingerprint)) found = { session, key: keys.sig, oneSignature: keys.pw1ValidForOneSignature };
+    }
+    if (found === undefined) return null;
+    const { session, key, oneSignature } = found;
+    const host = ctx.sessions.at(-1)?.hostKeyFingerprint;
+    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, options.purpose);
+    this.disarm(session);
+    try {
+      const raw = await session.run('PSO:CDS', async (op) => {
+        const cds = (): Promise<Uint8Array> => this.withTouchPrompt(session, host, () => pskSignDigest(op.card.channel, key.attributes, hash, digest));
+        if (oneSignature || op.pinState(PW1_81) === 'not-verified') await this.verifyStoredPin(session, op, PW1_81);
+        try {
+          return await cds();
+        } catch (err) {
+          if (!(err instanceof SecurityStatusNotSatisfiedError)) throw err;
+          op.setPinState(PW1_81, 'not-verified');
+          await this.verifyStoredPin(session, op, PW1_81);
+          return await cds();
+        } finally {
+          // "PW1 valid for one PSO:CDS": the card has forgotten it again.
+          if (oneSignature) op.setPinState(PW1_81, 'not-verified');
+        }
+      });
+      const material = keyFromParts(key.parts, key.created, key.fingerprint).key.material;
+      if (!verifyRawSignature(material, HASH_ID[hash], digest, raw)) {
+        this.openPgpKeys.delete(session);
+        await session.refresh();
+        this.opts.log.warn({ ident: session.ident }, 'the card made an OpenPGP signature that does not verify with its signature key; it was not returned');
+        throw new StaleKeyError(`card ${session.ident}'s signature key does not match the one the agent knows; list the keys again`);
+      }
+      ctx.conn.log.debug({ ident: session.ident, purpose: options.purpose }, 'PSO:CDS signature made and checked');
+      return raw;
+    } finally {
+      this.armIdleLock(session);
+    }
+  }
+
+  private requireCard(readerId: string): CardSession {
+    const session = this.opts.cards.findByIdent(readerId);
+    if (session !== undefined) return session;
+    const plugged = this.opts.cards.list().map((s) => s.ident);
+    throw new UnknownCardError(`no card "${readerId}" is plugged in; ${plugged.length === 0 ? 'no cards are plugged in' : `plugged: ${plugged.join(', ')}`}`);
+  }
+
+  /** Verifies PW1 (82, or 81 for PSO:CDS) with the stored PIN, following the rules that keep the card from blocking. */
+  private async verifyStoredPin(session: CardSession, op: SessionContext, mode: typeof PW1_81 | typeof PW1_82 = PW1_82): Promise<void> {
+    const ident = session.ident;
+    const pin = await this.opts.pins.get(ident);
+    const retries = await op.pw1Retries();
+    const decision = decideStoredPin({ ident, hasPin: pin !== undefined, knownBad: false, retries });
+    if (decision.action === 'refuse') {
+      this.opts.notifier?.notify({ title: decision.title, message: decision.message });
+      if (decision.reason === 'blocked') {
+        this.opts.log.error({ ident }, decision.message);
+        throw new PinBlockedError(decision.message, 0x6983);
+      }
+      throw new PinRequiredError(decision.message);
+    }
+    try {
+      await op.verifyPw1(pin!, mode);
+    } catch (err) {
+      this.reportPinFailure(ident, err, 'stored');
+      // Whatever the card answered, this PIN is never sent again.
+      if (err instanceof PinRejectedError) await this.opts.pins.rejected(ident);
+      throw err;
+    }
+  }
+
+  private reportPinFailure(ident: string, err: unknown, origin: PinOrigin): void {
+    if (err instanceof PinBlockedError) {
+      const message = blockedMessage(ident);
+      this.opts.log.error({ ident }, message);
+      this.opts.notifier?.notify({ title: 'Card blocked', message });
+    } else if (err instanceof PinRejectedError) {
+      const message = wrongPinMessage(ident, err.retriesLeft, origin);
+      this.opts.log.warn({ ident, retriesLeft: err.retriesLeft }, message);
+      this.opts.notifier?.notify({ title: 'Wrong PIN', message });
+    }
+  }
+
+  private async askConfirmation(ident: string, host: string | undefined, purpose?: string): Promise<void> {
+    const what = purpose === undefined ? `use of card key ${ident}` : `card ${ident} to sign (${purpose})`;
+    const ok = await this.opts.confirm!(`Allow ${what}${host === undefined ? '' : ` for host key ${host}`}?`);
+    if (!ok) throw new PinRequiredError(`signature with card ${ident} not confirmed by the user`);
+  }
+
+  private armIdleLock(session: CardSession): void {
+    if (this.closed || this.opts.lockCards === false) return;
+    this.disarm(session);
+    if (this.idleLockMs === 0) {
+      void this.lockCard(session, 'after use (--card-idle-lock 0)');
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.idleTimers.delete(session);
+      void this.lockCard(session, `idle for ${this.idleLockMs / 1000} s`);
+    }, this.idleLockMs);
+    timer.unref();
+    this.idleTimers.set(session, timer);
+  }
+
+  private disarm(session: CardSession): void {
+    const t = this.idleTimers.get(session);
+    if (t !== undefined) clearTimeout(t);
+    this.idleTimers.delete(session);
+  }
+
+  /** The card forgets its verified PIN (VERIFY P1=FF, or a card reset on 2.x cards). */
+  private async lockCard(session: CardSession, why: string): Promise<void> {
+    this.disarm(session);
+    if (session.pinState(PW1_82) === 'not-verified' && session.pinState(PW1_81) === 'not-verified') return;
+    try {
+      await session.forgetVerification();
+      this.opts.log.info({ ident: session.ident, why }, 'card locked: it signs again only after its PIN is verified');
+    } catch (err) {
+      this.opts.log.warn({ ident: session.ident, why, err: (err as Error).message }, 'the card could not be told to forget its PIN; it stays verified until reset or removal');
+    }
+  }
+
+  private async lockAll(why: string): Promise<void> {
+    if (this.opts.lockCards === false) return;
+    await Promise.all(this.opts.cards.list().map((s) => this.lockCard(s, why)));
+  }
+
+  /** Shutdown: every card forgets its verified PIN. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of [...this.idleTimers.keys()]) this.disarm(s);
+    await this.lockAll('the agent is stopping');
   }
 }
 
-export function blockedMessage(ident: string): string {
-  return (
-    `the PIN of card ${ident} is blocked. Unblock it with the Reset Code (gpg --card-edit, then "unblock") ` +
-    `or the Admin PIN (gpg --card-edit, "admin", "passwd", "2"), or factory-reset the card`
-  );
-}
+export { blockedMessage };

@@ -17,6 +17,19 @@ const ECDSA_TYPE: Record<'p256' | 'p384' | 'p521', { type: EcdsaKeyType; hash: C
   p521: { type: SshKeyType.ECDSA_P521, hash: 'sha512' },
 };
 
+/** RSA keys below this size are not offered (OpenSSH's own floor is 1024; 2048 is what it generates). */
+export const RSA_MINIMUM_BITS = 2048;
+
+/** Why OpenSSH cannot (or should not) use a card key, or undefined when it can. This is the agent's call, not the card's. */
+export function sshUnusableReason(key: CardPublicKey): string | undefined {
+  if (key.kind === 'rsa') {
+    // The modulus arrives without leading zero bytes.
+    const bits = key.n.length === 0 ? 0 : (key.n.length - 1) * 8 + (32 - Math.clz32(key.n[0]!));
+    return bits < RSA_MINIMUM_BITS ? `RSA ${bits} is too small for SSH (at least ${RSA_MINIMUM_BITS} bits)` : undefined;
+  }
+  return undefined;
+}
+
 /** The SSH public-key blob of a card key (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709 §4). */
 export function sshKeyBlobOf(key: CardPublicKey): Uint8Array {
   switch (key.kind) {

@@ -55,4 +55,6 @@ export interface KeyProvider {
    * Without it the agent answers SSH_AGENT_FAILURE.
    */
   removeAllIdentities?(ctx: RequestContext): Promise<void>;
+  /** Optional. The agent was locked (ssh-add -x): take back what the keys could do meanwhile. */
+  agentLocked?(): Promise<void>;
 }

@@ -10,6 +10,8 @@ const run = promisify(execFile);
  * A private GnuPG home whose gpg-agent (with ssh support) and scdaemon use cards over pcscd in
  * shared mode, with a scripted pinentry that answers the card's User PIN: GnuPG as an
  * independent host of our virtual card, and as the baseline the benchmark compares with.
+ * gpg starts gpg-agent and gpg-agent starts scdaemon, each with its parent's environment: give
+ * `baseEnv` a sandbox's PCSCLITE_CSOCK_NAME and scdaemon uses that pcscd.
  */
 export class GnupgHome {
   private constructor(readonly dir: string, readonly env: NodeJS.ProcessEnv) {}

@@ -70,7 +70,8 @@ async function waitForSocket(path: string): Promise<void> {
 
 /** The card process's APDU count (it writes it on SIGUSR2). */
 async function cardApdus(dir: string, state: string): Promise<number> {
-  const pid = Number(await readFile(join(dir, 'card-0.pid'), 'utf8'));
+  // scripts/pcsc-sandbox writes "PID STARTTIME".
+  const pid = Number((await readFile(join(dir, 'card-0.pid'), 'utf8')).split(' ')[0]);
   process.kill(pid, 'SIGUSR2');
   await new Promise((r) => setTimeout(r, 150));
   return Number(await readFile(`${state}.apdus`, 'utf8'));
@@ -107,19 +108,22 @@ async function measure(socket: string, dir: string, state: string, flags: number
 }
 
 /**
- * Ours and gpg-agent side by side on the same virtual card behind real pcscd + vpcd (in the
- * quickack namespace of scripts/pcsc-sandbox). Needs root (network namespaces) and GnuPG.
+ * Ours and gpg-agent side by side on the same virtual card behind real pcscd + vpcd: the private
+ * pcscd of scripts/pcsc-sandbox in its quickack namespace, reached through PCSCLITE_CSOCK_NAME by
+ * both agents (and gpg-agent's scdaemon). Needs root (network and mount namespaces) and GnuPG.
  */
 export async function pcscComparison(algorithms: readonly string[], n: number): Promise<Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }>> {
   const out: Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }> = {};
+  if (process.getuid?.() !== 0) throw new Error('needs root (scripts/pcsc-sandbox makes network and mount namespaces)');
   const dir = await mkdtemp(join(tmpdir(), 'oca-bench-pcsc-'));
-  const env = { ...process.env };
-  delete env['PCSCLITE_CSOCK_NAME'];
-  await run(SANDBOX, ['start', dir], { env });
+  const started = run(SANDBOX, ['start', dir]);
   try {
+    // The sandbox prints its pcscd's socket; every PC/SC client below talks to that pcscd only.
+    const socketPath = (await started).stdout.trim().split('\n').pop()!;
+    const env: NodeJS.ProcessEnv = { ...process.env, PCSCLITE_CSOCK_NAME: socketPath };
     for (const algo of algorithms) {
       const state = join(dir, `card-${algo}.json`);
-      await run(SANDBOX, ['card', dir, '0', state, '--algo', algo], { env });
+      await run(SANDBOX, ['card', dir, '0', state, '--algo', algo]);
       const socket = join(dir, `ours-${algo}.sock`);
       const ours: ChildProcess = spawn(process.execPath, [MAIN, '--no-notify', '-a', socket], { env: { ...env, DEBUG: 'warn' }, stdio: 'ignore' });
       let oursFigures: AgentFigures;
@@ -154,10 +158,11 @@ export async function pcscComparison(algorithms: readonly string[], n: number): 
       }
       out[algo] = { ours: oursFigures, gpgAgent: gpgFigures };
       process.stderr.write(`pcsc ${algo}: ours ${JSON.stringify(oursFigures)} gpg-agent ${JSON.stringify(gpgFigures)}\n`);
-      await run(SANDBOX, ['uncard', dir, '0'], { env });
+      await run(SANDBOX, ['uncard', dir, '0']);
     }
   } finally {
-    await run(SANDBOX, ['stop', dir], { env }).catch(() => undefined);
+    await started.catch(() => undefined);
+    await run(SANDBOX, ['stop', dir]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
   return out;

@@ -26,7 +26,8 @@ interface Daemon {
 async function startDaemon(dir: string, algo: string, debug: string): Promise<Daemon> {
   const socket = join(dir, `${algo}.sock`);
   const child = spawn(process.execPath, [MAIN, '--simulate', '--simulate-algo', algo, '--simulate-state', join(dir, `${algo}.json`), '--no-notify', '-a', socket], {
-    env: { ...process.env, DEBUG: debug },
+    // --simulate needs no PC/SC; pointing libpcsclite nowhere keeps the machine's pcscd out of it.
+    env: { ...process.env, DEBUG: debug, PCSCLITE_CSOCK_NAME: '/nonexistent/oca-no-pcscd.comm' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -200,7 +201,7 @@ function printTable(r: Record<string, unknown>): void {
   if ('error' in pcsc && typeof pcsc.error === 'string') {
     lines.push('', `PC/SC comparison: ${pcsc.error}`);
   } else {
-    lines.push('', 'Over pcscd + vpcd, same virtual card:', '', '| key | agent | APDUs/signature | list p50 | list p95 | sign p50 | sign p95 |', '|---|---|---|---|---|---|---|');
+    lines.push('', 'Over pcscd + vpcd (the private pcscd of scripts/pcsc-sandbox), same virtual card:', '', '| key | agent | APDUs/signature | list p50 | list p95 | sign p50 | sign p95 |', '|---|---|---|---|---|---|---|');
     for (const [algo, v] of Object.entries(pcsc as Record<string, { ours: PcscFig; gpgAgent: PcscFig | { error: string } }>)) {
       const row = (who: string, f: PcscFig | { error: string }): string =>
         'error' in f ? `| ${algo} | ${who} | failed: ${f.error} | | | | |` : `| ${algo} | ${who} | ${f.apdusPerSignature} | ${f.listMs.p50} | ${f.listMs.p95} | ${f.signMs.p50} | ${f.signMs.p95} |`;

@@ -9,9 +9,23 @@ export interface CardTransport {
   /**
    * Sends one command APDU and resolves with the raw response: data followed by SW1 SW2.
    * No 61xx/6Cxx handling happens here; that is iso7816's job.
-   * Rejects with CardRemovedError / CardUnavailableError when the card is gone.
+   * Rejects with CardRemovedError / CardResetError / CardUnavailableError when the card is gone,
+   * was reset by another application, or cannot be reached.
    */
   transmit(apdu: Uint8Array): Promise<Uint8Array>;
   /** Releases the connection. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional: the next transmit begins exclusive use of the card (a PC/SC transaction), so no
+   * other application's APDU lands between ours until endTransaction. Begun lazily, so an
+   * operation that sends nothing costs nothing.
+   */
+  beginTransaction?(): void;
+  /**
+   * Ends the transaction if one was begun; with `reset` the card is also reset (which makes it
+   * forget every verified PIN). Callers that do not need the outcome need not wait.
+   */
+  endTransaction?(options?: { readonly reset?: boolean }): Promise<void>;
+  /** After a CardResetError: reconnect to the card as it is now (SCardReconnect, leave card). */
+  reconnect?(): Promise<void>;
 }

@@ -27,4 +27,8 @@ const code = await run(process.argv.slice(2), {
   stdout: writer(process.stdout),
   stderr: writer(process.stderr),
 });
+// A PC/SC thread blocked in C (pcscd hung) would make process.exit() wait for ever. Imported
+// here, not up front: the modules are already loaded when a PC/SC thread ran.
+const { PcscThread } = await import('../card/pcsc/pcsc-thread.js');
+if (PcscThread.anyRunning()) (await import('../os/hard-exit.js')).hardExit(code);
 process.exit(code);

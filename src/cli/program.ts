@@ -1,4 +1,5 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_CARD_IDLE_LOCK_SECONDS, DEFAULT_CARD_WAIT_SECONDS } from '../agent/defaults.js';
 import { ConfigError } from '../errors.js';
 import { configureLogging, defaultLogOutput, getLogger, LOG_FORMATS, type LogDirectives, type LogFormat, type LogOutput } from '../log.js';
 import type { FdKind } from '../os/service-manager.js';
@@ -46,6 +47,8 @@ export interface CliOptions {
   readonly logFormat?: LogFormat;
   readonly logFile?: string;
   readonly readyFd?: string;
+  readonly cardIdleLock?: number;
+  readonly cardWait?: number;
 }
 
 export const EXAMPLES = `
@@ -68,6 +71,8 @@ Examples:
       Show each card: ident, reader, key, fingerprint, PIN stored, retries, touch.
   openpgp-card-agent --simulate
       No card at hand: serve a virtual card (created on first use, User PIN 123456).
+  openpgp-card-agent gpg --help
+      OpenPGP signatures by the card for git (gpg.program openpgp-card-agent-gpg).
   openpgp-card-agent -H unix://$XDG_RUNTIME_DIR/card-agent.sock
   openpgp-card-agent -a ~/.ssh/card-agent.sock
       Listen on a chosen socket (its directory must be private: mode 0700).
@@ -162,6 +167,16 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
   simulateOptions(program, true);
   program
     .addOption(new Option('--no-notify', 'no desktop notifications (messages still go to the log)'))
+    .addOption(
+      new Option('--card-idle-lock <seconds>', 'make each card forget its verified PIN after this many seconds without use (0: after every signature)')
+        .default(DEFAULT_CARD_IDLE_LOCK_SECONDS)
+        .argParser(parseSeconds),
+    )
+    .addOption(
+      new Option('--card-wait <seconds>', 'how long a request waits while another application has a card to itself, before it fails')
+        .default(DEFAULT_CARD_WAIT_SECONDS)
+        .argParser(parseSeconds),
+    )
     .addOption(new Option('--log-format <format>', 'log lines as text or json (default: text on terminals, in files and journald)').choices(LOG_FORMATS))
     .addOption(new Option('--log-file <file>', 'log to FILE instead of stderr (appended, rotated at 1 MiB, 3 old files kept)'))
     .addOption(new Option('--ready-fd <fd>', 'write READY to this descriptor once serving').hideHelp().argParser(fdNumber))
@@ -194,6 +209,13 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
       const { runDoctor } = await import('./commands/doctor.js');
       runner.code = await runDoctor({ env: runner.io.env, json: opts.json === true, stdout: runner.io.stdout });
     });
+
+  program
+    .command('gpg')
+    .description('OpenPGP signatures by the card, for git (gpg.program); takes gpg\'s options: see openpgp-card-agent gpg --help')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments();
 
   const service = program
     .command('service')
@@ -238,6 +260,14 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
   return program;
 }
 
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n > 86_400) {
+    throw new InvalidArgumentError('a number of seconds from 0 to 86400');
+  }
+  return n;
+}
+
 function fdNumber(value: string): string {
   if (!/^\d{1,4}$/.test(value) || Number(value) < 3) throw new ConfigError(`--ready-fd needs a descriptor number of 3 or more, not "${value}"`);
   return value;
@@ -263,6 +293,8 @@ interface DaemonArgOptions {
   readonly simulateState?: string;
   readonly notify?: boolean;
   readonly simulatePin?: boolean;
+  readonly cardIdleLock?: number;
+  readonly cardWait?: number;
 }
 
 /** The options the background daemon (or a service unit) must be started with again. */
@@ -272,6 +304,8 @@ function daemonArgsOf(opts: DaemonArgOptions): string[] {
   if (opts.simulate === true && opts.simulateState !== undefined) args.push('--simulate-state', opts.simulateState);
   if (opts.notify === false) args.push('--no-notify');
   if (opts.simulatePin === false) args.push('--no-simulate-pin');
+  if (opts.cardIdleLock !== undefined) args.push('--card-idle-lock', String(opts.cardIdleLock));
+  if (opts.cardWait !== undefined) args.push('--card-wait', String(opts.cardWait));
   return args;
 }
 
@@ -336,6 +370,8 @@ async function runAgent(opts: CliOptions, io: CliIo): Promise<number> {
     ...(simulate === undefined ? {} : { simulate }),
     ...(opts.readyFd === undefined ? {} : { readyFd: Number(opts.readyFd) }),
     notify: opts.notify !== false,
+    ...(opts.cardIdleLock === undefined ? {} : { cardIdleLockSeconds: opts.cardIdleLock }),
+    ...(opts.cardWait === undefined ? {} : { cardWaitSeconds: opts.cardWait }),
   });
 }
 
@@ -366,6 +402,11 @@ async function runStatusCommand(opts: StatusCliOptions, io: CliIo): Promise<numb
 
 /** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  // gpg takes GnuPG's options (-bsau KEY ...), which commander does not parse: it gets its argv as is.
+  if (argv[0] === 'gpg' || (argv[0] === 'help' && argv[1] === 'gpg')) {
+    const { runGpgCommand } = await import('./commands/gpg.js');
+    return runGpgCommand(argv[0] === 'gpg' ? argv.slice(1) : ['--help'], io.env);
+  }
   let out = '';
   let err = '';
   const runner: Runner = { io, code: EXIT.OK };

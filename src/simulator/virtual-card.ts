@@ -9,6 +9,11 @@ import { concat, hex, parseTlvs, tlv, unhex } from './tlv-build.js';
 
 /** OpenPGP card application identifier prefix: RID D276000124, PIX 01 (3.4.1 §4.2.1). */
 const AID_PREFIX = Uint8Array.of(0xd2, 0x76, 0x00, 0x01, 0x24, 0x01);
+/**
+ * Another application on the same card, as a YubiKey has (PIV, NIST SP 800-73-4): selecting it
+ * deselects OpenPGP, and OpenPGP's instructions then get 6D00 from it, as a real PIV applet answers.
+ */
+const PIV_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x03, 0x08);
 const VERSION = [0x03, 0x04] as const;
 
 export const SW = {
@@ -65,6 +70,8 @@ const sw2 = (sw: number): Uint8Array => Uint8Array.of(sw >> 8, sw & 0xff);
 /** A virtual OpenPGP card 3.4 (card side). Events: 'touch-wanted' (slot), 'touched'. */
 export class VirtualCard extends EventEmitter {
   private selected = false;
+  /** The PIV stand-in is selected (see PIV_AID). */
+  private foreignSelected = false;
   private pw1Sign = false;
   private pw1Other = false;
   private pw3 = false;
@@ -153,6 +160,7 @@ export class VirtualCard extends EventEmitter {
   /** A card reset: verified PINs, selection and pending chains are gone. */
   reset(): void {
     this.selected = false;
+    this.foreignSelected = false;
     this.pw1Sign = this.pw1Other = this.pw3 = false;
     this.chain = undefined;
     this.pendingResponse = undefined;
@@ -234,6 +242,7 @@ export class VirtualCard extends EventEmitter {
   private async execute(cmd: CommandApdu): Promise<Uint8Array> {
     if (cmd.ins === 0xa4) return this.select(cmd);
     if (cmd.ins === 0x44 && this.terminated()) return this.activate();
+    if (this.foreignSelected) throw new CardError(0x6d00);
     if (!this.selected) throw new CardError(SW.CONDITIONS_NOT_SATISFIED);
     switch (cmd.ins) {
       case 0xca:
@@ -268,9 +277,11 @@ export class VirtualCard extends EventEmitter {
     if (cmd.p1 !== 0x04) throw new CardError(SW.INCORRECT_P1P2);
     const name = cmd.data;
     const matches = name.length >= 6 && AID_PREFIX.every((b, i) => name[i] === b);
-    if (!matches) throw new CardError(0x6a82);
+    const piv = name.length >= PIV_AID.length && PIV_AID.every((b, i) => name[i] === b);
+    if (!matches && !piv) throw new CardError(0x6a82);
     this.reset();
-    this.selected = true;
+    this.selected = matches;
+    this.foreignSelected = piv;
     return new Uint8Array(0);
   }
 

@@ -41,7 +41,7 @@ async function fishComplete(line: string): Promise<string[]> {
 describeWithTools('shell completions and the man page, as built', ['/bin/bash', '/usr/bin/zsh', '/usr/bin/fish', '/usr/bin/groff', '/usr/bin/man'], () => {
   it('bash completes commands, subcommands, options and option values', async () => {
     requireBuild();
-    expect(await bashComplete(['openpgp-card-agent', ''])).toEqual(['status', 'doctor', 'service', 'help']);
+    expect(await bashComplete(['openpgp-card-agent', ''])).toEqual(['status', 'doctor', 'gpg', 'service', 'help']);
     expect(await bashComplete(['openpgp-card-agent', 'ser'])).toEqual(['service']);
     expect(await bashComplete(['openpgp-card-agent', 'service', ''])).toEqual(['install', 'uninstall', 'status', 'help']);
     expect(await bashComplete(['openpgp-card-agent', 'service', 'install', '--no'])).toEqual(['--no-start', '--no-notify']);
@@ -51,7 +51,7 @@ describeWithTools('shell completions and the man page, as built', ['/bin/bash', 
   });
 
   it('fish completes the same, and keeps "status" apart from "service status"', async () => {
-    expect(await fishComplete('openpgp-card-agent ')).toEqual(expect.arrayContaining(['status', 'doctor', 'service', 'help']));
+    expect(await fishComplete('openpgp-card-agent ')).toEqual(expect.arrayContaining(['status', 'doctor', 'gpg', 'service', 'help']));
     expect((await fishComplete('openpgp-card-agent service ')).sort()).toEqual(['help', 'install', 'status', 'uninstall']);
     expect(await fishComplete('openpgp-card-agent service install --no-')).toEqual(expect.arrayContaining(['--no-start', '--no-notify']));
     expect(await fishComplete('openpgp-card-agent status --')).toContain('--json');

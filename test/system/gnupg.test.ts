@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GnupgHome } from '../../src/bench/gnupg-home.js';
 import { cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
-import { IP, PCSCD, PcscSandbox, VPCD_DRIVER } from './harness/pcsc-sandbox.js';
-import { SSH_ADD, SSH_KEYGEN, describeWithTools } from './harness/sshd.js';
+import { PcscSandbox, describeWithSandbox } from './harness/pcsc-sandbox.js';
+import { SSH_ADD, SSH_KEYGEN } from './harness/sshd.js';
 
 const GPG = '/usr/bin/gpg';
 const SCDAEMON = '/usr/lib/gnupg/scdaemon';
@@ -14,7 +14,7 @@ const GPG_AGENT = '/usr/bin/gpg-agent';
  * Conformance: GnuPG, an independent host, reads our virtual card over pcscd + vpcd and signs
  * with it through gpg-agent's ssh support.
  */
-describeWithTools('GnuPG (scdaemon, gpg-agent) accepts the virtual card', [PCSCD, VPCD_DRIVER, IP, GPG, SCDAEMON, GPG_AGENT, SSH_ADD, SSH_KEYGEN], () => {
+describeWithSandbox('GnuPG (scdaemon, gpg-agent) accepts the virtual card', [GPG, SCDAEMON, GPG_AGENT, SSH_ADD, SSH_KEYGEN], () => {
   let sandbox: PcscSandbox;
   let gpg: GnupgHome;
   let dir: string;
@@ -23,7 +23,8 @@ describeWithTools('GnuPG (scdaemon, gpg-agent) accepts the virtual card', [PCSCD
     dir = await makeTempDir();
     sandbox = await PcscSandbox.start();
     await sandbox.card(0, 'gpg-card', '--algo', 'ed25519');
-    gpg = await GnupgHome.create('123456', cleanEnv({ PCSCLITE_CSOCK_NAME: undefined }));
+    // gpg-agent and scdaemon inherit PCSCLITE_CSOCK_NAME: scdaemon talks to the sandbox's pcscd.
+    gpg = await GnupgHome.create('123456', cleanEnv(sandbox.env()));
   });
 
   afterAll(async () => {
@@ -45,7 +46,7 @@ describeWithTools('GnuPG (scdaemon, gpg-agent) accepts the virtual card', [PCSCD
 
   it("gpg-agent's ssh support lists the card's authentication key and signs with it", async () => {
     const socket = await gpg.startAgent();
-    const env = cleanEnv({ SSH_AUTH_SOCK: socket, GNUPGHOME: gpg.dir, PCSCLITE_CSOCK_NAME: undefined });
+    const env = cleanEnv({ SSH_AUTH_SOCK: socket, GNUPGHOME: gpg.dir, ...sandbox.env() });
     const list = await runProgram(SSH_ADD, ['-L'], { env });
     expect(list.code).toBe(0);
     const line = list.stdout.split('\n').find((l) => l.startsWith('ssh-ed25519'));

@@ -143,7 +143,7 @@ describeWithTools('PINs in the OS keychain (gnome-keyring), ssh-add -s/-e/-t, ne
     // When the lifetime ends the agent drops the PIN and has the card forget its verification.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect((await login()).code).not.toBe(0);
-    expect(agent.stderr).toContain('PIN lifetime ended');
+    expect(agent.stderr).toContain('PIN lifetime (ssh-add -t) ended');
     expect((await cardState()).retries.pw1).toBe(3);
   });
 

@@ -1,13 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentProcess, REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
-import { IP, PCSCD, PcscSandbox, VPCD_DRIVER } from './harness/pcsc-sandbox.js';
-import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
-
-/** cleanEnv() hides pcscd from child processes; these talk to the sandbox's. */
-const REAL_PCSCD = { PCSCLITE_CSOCK_NAME: undefined };
+import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
+import { PcscSandbox, describeWithSandbox } from './harness/pcsc-sandbox.js';
+import { PYTHON3, pcscHolder, pcscPeer } from './harness/pcsc-peer.js';
+import { SSH, SSHD, SSH_ADD, Sshd, sshLogin } from './harness/sshd.js';
 
 /** Waits until `check` is true (polling), or fails with `what`. */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -18,7 +15,7 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [PCSCD, VPCD_DRIVER, IP, SSHD, SSH, SSH_ADD], () => {
+describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd restarts, exclusive holders', [SSHD, SSH, SSH_ADD, PYTHON3], () => {
   let sandbox: PcscSandbox;
   let sshd: Sshd;
   let agent: AgentProcess;
@@ -40,7 +37,7 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
     expect(r.stderr).toContain('Card added');
   }
   async function startAgent(): Promise<void> {
-    agent = await AgentProcess.start({ socketPath: join(dir, 'agent.sock'), args: ['--no-notify', '-a', join(dir, 'agent.sock')], env: REAL_PCSCD });
+    agent = await AgentProcess.start({ socketPath: join(dir, 'agent.sock'), args: ['--no-notify', '-a', join(dir, 'agent.sock')], env: sandbox.env() });
   }
 
   beforeAll(async () => {
@@ -89,20 +86,9 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
   });
 
   it('a reset by another application: the agent reconnects, selects and verifies again', async () => {
-    const resetter = `
-      const { createRequire } = require('node:module');
-      const sc = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))})('smartcard');
-      (async () => {
-        const ctx = new sc.Context();
-        const reader = ctx.listReaders().find((r) => r.name.endsWith('00 00'));
-        const card = await reader.connect(sc.SCARD_SHARE_SHARED, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
-        card.disconnect(sc.SCARD_RESET_CARD);
-        ctx.close();
-      })().catch((e) => { console.error(e); process.exit(1); });`;
-    const r = await runProgram(process.execPath, ['-e', resetter], { env: cleanEnv(REAL_PCSCD) });
-    expect(r.stderr).toBe('');
+    await pcscPeer(sandbox, 'reset', '00 00');
     expect((await login()).stdout).toBe('ok\n');
-    expect(agent.stderr).toContain('card was reset by another application');
+    expect(agent.stderr).toContain('was reset by another application');
   });
 
   it('pcscd killed and restarted: the card comes back and signs, with no agent restart', async () => {
@@ -120,38 +106,13 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
 
   it('a card held exclusively by another program: the agent says why, and takes the card once it is free', async () => {
     await agent.stop();
-    const holderScript = `
-      const { createRequire } = require('node:module');
-      const sc = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))})('smartcard');
-      (async () => {
-        const ctx = new sc.Context();
-        const reader = ctx.listReaders().find((r) => r.name.endsWith('00 00'));
-        // pcscd frees the stopped agent's connection a moment after it exits.
-        for (let i = 0; ; i++) {
-          try {
-            await reader.connect(sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
-            break;
-          } catch (e) {
-            if (i > 50) throw e;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-        console.log('holding');
-        setInterval(() => {}, 1000);
-      })().catch((e) => { console.error(e); process.exit(1); });`;
-    const holder: ChildProcess = spawn(process.execPath, ['-e', holderScript], { env: cleanEnv(REAL_PCSCD), stdio: ['ignore', 'pipe', 'pipe'] });
+    const holder = await pcscHolder(sandbox, 'hold-exclusive', '00 00');
     try {
-      await new Promise<void>((resolve, reject) => {
-        holder.stdout!.on('data', (d: Buffer) => (d.toString().includes('holding') ? resolve() : undefined));
-        let err = '';
-        holder.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-        holder.once('exit', (code) => reject(new Error(`holder exited ${code}: ${err}`)));
-      });
       await startAgent();
       await eventually('the agent names the cause', async () => agent.stderr.includes('pcsc-shared'));
       expect(await listKeys()).toEqual([]);
     } finally {
-      holder.kill('SIGKILL');
+      await holder.release();
     }
     await eventually('the card is taken once free', async () => (await listKeys()).length === 1);
   });
@@ -168,7 +129,7 @@ describeWithTools('real cards over pcscd + vpcd: hot-plug, resets, pcscd restart
   });
 
   it('status reads every card over PC/SC beside the running agent, without spending a PIN try', async () => {
-    const r = await runCli(['status', '--json'], { env: cleanEnv(REAL_PCSCD) });
+    const r = await runCli(['status', '--json'], { env: cleanEnv(sandbox.env()) });
     expect(r.code).toBe(0);
     const cards = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
     expect(cards.map((c) => c['reader']).sort()).toEqual(['OCA Virtual Reader 00 00', 'OCA Virtual Reader 00 01']);

@@ -1,4 +1,13 @@
-import { CardStatusError, PinBlockedError, PinIncorrectError } from '../../errors.js';
+import {
+  CardStatusError,
+  ConditionsOfUseError,
+  ForeignApplicationError,
+  PinBlockedError,
+  PinIncorrectError,
+  ReferencedDataNotFoundError,
+  SecurityIssueError,
+  SecurityStatusNotSatisfiedError,
+} from '../../errors.js';
 
 /** Status words the driver acts on (ISO 7816-4 §5.6, OpenPGP card 3.4.1 §7.4). */
 export const SW = {
@@ -49,5 +58,20 @@ export function describeStatus(sw: number): string {
 export function statusError(what: string, sw: number): CardStatusError {
   if ((sw & 0xfff0) === SW.VERIFY_FAILED) return new PinIncorrectError(`${what}: wrong PIN, ${sw & 0x0f} tries left`, sw, sw & 0x0f);
   if (sw === SW.AUTH_METHOD_BLOCKED) return new PinBlockedError(`${what}: PIN blocked`, sw);
-  return new CardStatusError(`${what}: ${describeStatus(sw)}`, sw);
+  const message = `${what}: ${describeStatus(sw)}`;
+  switch (sw) {
+    case SW.SECURITY_STATUS_NOT_SATISFIED:
+      return new SecurityStatusNotSatisfiedError(message, sw);
+    case SW.CONDITIONS_OF_USE_NOT_SATISFIED:
+      return new ConditionsOfUseError(message, sw);
+    case SW.INS_NOT_SUPPORTED:
+    case SW.CLA_NOT_SUPPORTED:
+      return new ForeignApplicationError(`${message}: another application is selected`, sw);
+    case SW.SECURITY_ISSUE:
+      return new SecurityIssueError(message, sw);
+    case SW.REFERENCED_DATA_NOT_FOUND:
+      return new ReferencedDataNotFoundError(message, sw);
+    default:
+      return new CardStatusError(message, sw);
+  }
 }

@@ -1,5 +1,6 @@
+import { PinBlockedError, PinIncorrectError, PinRejectedError } from '../../errors.js';
 import type { Iso7816Channel } from '../iso7816/channel.js';
-import { statusError, SW } from '../iso7816/status.js';
+import { describeStatus, statusError, SW } from '../iso7816/status.js';
 
 /** The OpenPGP application's AID prefix: RID D2 76 00 01 24, PIX application 01 (3.4.1 §4.2.1). */
 export const OPENPGP_AID = Uint8Array.of(0xd2, 0x76, 0x00, 0x01, 0x24, 0x01);
@@ -32,6 +33,7 @@ export const CRT = {
 export const DO = {
   APPLICATION_RELATED_DATA: 0x6e,
   PW_STATUS_BYTES: 0xc4,
+  FINGERPRINTS: 0xc5,
   KDF: 0xf9,
   ALGORITHM_INFORMATION: 0xfa,
 } as const;
@@ -47,8 +49,18 @@ export async function getData(channel: Iso7816Channel, tag: number): Promise<Uin
 }
 
 // VERIFY with a PIN (3.4.1 §7.2.2), access: always; counts down the PIN's retries when wrong (63Cx).
+// Any answer but 9000 is a rejection of that PIN: some cards answer a wrong PIN with 6982 (or a
+// too-short one with 6A80) and may still count the try, so the caller must never resend it.
 export async function verify(channel: Iso7816Channel, pwRef: number, pin: Uint8Array): Promise<void> {
-  await channel.transceive({ ins: INS.VERIFY, p1: 0x00, p2: pwRef, data: pin }, `VERIFY ${pwRef.toString(16).toUpperCase()}`);
+  const what = `VERIFY ${pwRef.toString(16).toUpperCase()}`;
+  const { sw } = await channel.transceiveRaw({ ins: INS.VERIFY, p1: 0x00, p2: pwRef, data: pin });
+  if (sw === SW.SUCCESS) return;
+  if ((sw & 0xfff0) === SW.VERIFY_FAILED) {
+    const left = sw & 0x0f;
+    throw left === 0 ? new PinBlockedError(`${what}: wrong PIN, now blocked`, sw) : new PinIncorrectError(`${what}: wrong PIN, ${left} ${left === 1 ? 'try' : 'tries'} left`, sw, left);
+  }
+  if (sw === SW.AUTH_METHOD_BLOCKED) throw new PinBlockedError(`${what}: PIN blocked`, sw);
+  throw new PinRejectedError(`${what}: PIN not accepted (${describeStatus(sw)})`, sw, undefined);
 }
 
 export type VerifyState = { readonly verified: true } | { readonly verified: false; readonly retriesLeft: number };

@@ -7,7 +7,7 @@ export type CardPublicKey =
   | { readonly kind: 'ecdsa'; readonly curve: 'p256' | 'p384' | 'p521'; readonly point: Uint8Array }
   | { readonly kind: 'eddsa'; readonly curve: 'ed25519'; readonly point: Uint8Array };
 
-/** A key the card holds but SSH cannot use (brainpool, secp256k1, X25519, RSA < 2048, unknown). */
+/** A key of an algorithm this driver does not read (brainpool, secp256k1, X25519, Ed448, unknown). */
 export interface UnsupportedCardKey {
   readonly kind: 'unsupported';
   readonly reason: string;
@@ -68,12 +68,16 @@ export function describeAlgorithm(a: AlgorithmAttributes): string {
   return `${a.algorithm === 'eddsa' ? 'EdDSA' : a.algorithm.toUpperCase()} ${a.curve ?? `OID ${a.oid}`}`;
 }
 
-/** Why a key with these attributes cannot serve SSH, or undefined when it can. */
-export function sshUnusableReason(a: AlgorithmAttributes): string | undefined {
-  if (a.algorithm === 'rsa') return a.bits < 2048 ? `RSA ${a.bits} is too small for OpenSSH` : undefined;
+/**
+ * Why this driver does not read a key with these attributes, or undefined when it does: RSA, ECDSA
+ * on P-256/384/521 and EdDSA on Ed25519 are read; other curves are recognised by name only.
+ * (Whether SSH can use a key that is read — RSA 1024, say — is the agent's decision.)
+ */
+export function unreadableKeyReason(a: AlgorithmAttributes): string | undefined {
+  if (a.algorithm === 'rsa') return undefined;
   if (a.algorithm === 'ecdsa' && (a.curve === 'p256' || a.curve === 'p384' || a.curve === 'p521')) return undefined;
   if (a.algorithm === 'eddsa' && a.curve === 'ed25519') return undefined;
-  return `${describeAlgorithm(a)} is not an SSH key algorithm`;
+  return `${describeAlgorithm(a)} keys are not supported (only RSA, ECDSA P-256/384/521 and Ed25519 are)`;
 }
 
 /**
@@ -99,7 +103,7 @@ export function parsePublicKeyTemplate(resp: Uint8Array, attrs: AlgorithmAttribu
   }
   const point = field(0x86);
   if (point === undefined) throw new WireFormatError('EC public key without point (86)', 0);
-  const reason = sshUnusableReason(attrs);
+  const reason = unreadableKeyReason(attrs);
   if (reason !== undefined) throw new UnsupportedError(reason);
   if (attrs.algorithm === 'eddsa') {
     // Some cards prefix the native 32-byte key with 40 (the OpenPGP "native point" marker); strip it.
@@ -114,9 +118,9 @@ export function parsePublicKeyTemplate(resp: Uint8Array, attrs: AlgorithmAttribu
   return { kind: 'ecdsa', curve, point: Uint8Array.from(point) };
 }
 
-/** As parsePublicKeyTemplate, but a key SSH cannot use comes back as { kind: 'unsupported' } instead of throwing. */
+/** As parsePublicKeyTemplate, but a key of an algorithm this driver does not read comes back as { kind: 'unsupported' }. */
 export function cardKeyFrom(resp: Uint8Array, attrs: AlgorithmAttributes): CardKey {
-  const reason = sshUnusableReason(attrs);
+  const reason = unreadableKeyReason(attrs);
   if (reason !== undefined) return { kind: 'unsupported', reason, attributes: attrs };
   return parsePublicKeyTemplate(resp, attrs);
 }

@@ -4,8 +4,7 @@ import { socketPathOfInode } from '../../os/procfs.js';
 import { AgentServer } from '../../server/agent-server.js';
 import { describeAddress, type ListenAddress } from '../../server/listen-address.js';
 import { DeferredFrameHandler } from '../deferred-frame-handler.js';
-import { DeferredKeyProvider } from '../deferred-key-provider.js';
-import type { KeyProviderOptions, KeySource } from '../key-provider-factory.js';
+import type { KeySource, KeySourceOptions } from '../../agent/key-source.js';
 import { removePidFile, writePidFile } from '../pid-file.js';
 import { foregroundOutput, type ShellSyntax } from '../shell-output.js';
 
@@ -16,8 +15,12 @@ export interface DaemonOptions {
   /** With -D -s / -D -c: print SSH_AUTH_SOCK for this shell once listening, as ssh-agent -D does. */
   readonly printEnv?: ShellSyntax;
   /** --simulate: serve a virtual card. */
-  readonly simulate?: KeyProviderOptions['simulate'];
+  readonly simulate?: KeySourceOptions['simulate'];
   readonly notify?: boolean;
+  /** --card-idle-lock, in seconds. */
+  readonly cardIdleLockSeconds?: number;
+  /** --card-wait, in seconds. */
+  readonly cardWaitSeconds?: number;
   /** --ready-fd: write "READY\n" there once serving (the -s parent waits for it), then close it. */
   readonly readyFd?: number;
 }
@@ -30,8 +33,9 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
  * code; start-up failures reject.
  *
  * The socket is up first: the agent core and the card layer (PC/SC, keychain, notifications)
- * are loaded afterwards (dynamic imports), and a request arriving meanwhile waits for them. A pid file beside a unix
- * socket lets `-s`, `-k` and `doctor` find this agent.
+ * are loaded afterwards (dynamic imports), and a request arriving meanwhile waits for them
+ * (DeferredFrameHandler). A pid file beside a unix socket lets `-s`, `-k` and `doctor` find
+ * this agent.
  */
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = getLogger('cli');
@@ -51,22 +55,25 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let server: AgentServer | undefined;
   let pidFileOf: string | undefined;
   try {
-    const deferred = new DeferredKeyProvider();
     const handler = new DeferredFrameHandler();
     server = new AgentServer({ handler, log: getLogger('server') });
     await server.listen(opts.address);
     pidFileOf = await writePidFileFor(opts.address);
     try {
-      const { Agent } = await import('../../agent/agent.js');
-      handler.resolve(new Agent({ log: getLogger('agent'), keys: deferred }));
-      const { createKeyProvider } = await import('../key-provider-factory.js');
-      keys = await createKeyProvider({ env: opts.env, log, simulate: opts.simulate, notify: opts.notify });
+      const [{ Agent }, { createKeySource }] = await Promise.all([import('../../agent/agent.js'), import('../../agent/key-source.js')]);
+      keys = await createKeySource({
+        env: opts.env,
+        log,
+        simulate: opts.simulate,
+        notify: opts.notify,
+        cardIdleLockSeconds: opts.cardIdleLockSeconds,
+        cardWaitSeconds: opts.cardWaitSeconds,
+      });
+      handler.resolve(new Agent({ log: getLogger('agent'), keys: keys.provider, extensions: keys.extensions }));
     } catch (err) {
       handler.fail();
-      deferred.reject(err);
       throw err;
     }
-    deferred.resolve(keys.provider);
     if (opts.readyFd !== undefined) signalReady(opts.readyFd);
     // Cards are looked for once the socket is ours: a refused start touches no card.
     await keys.start();
@@ -83,6 +90,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await server?.close();
     if (pidFileOf !== undefined) await removePidFile(pidFileOf);
     await keys?.close();
+    // Loaded with the card layer, if it was: then a PC/SC thread may still be blocked in pcscd.
+    if (keys !== undefined) {
+      const { PcscThread } = await import('../../card/pcsc/pcsc-thread.js');
+      if (PcscThread.anyRunning()) log.warn('pcscd did not answer; the agent exits without waiting for its PC/SC threads');
+    }
   }
 }
 

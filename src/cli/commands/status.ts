@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { describeAlgorithm } from '../../card/openpgp/public-key.js';
 import { AgentError, ConfigError } from '../../errors.js';
 import type { SimAlgorithm } from '../../simulator/card-keys.js';
-import { createKeyProvider, simulatorStatePath } from '../key-provider-factory.js';
+import { createKeySource, simulatorStatePath } from '../../agent/key-source.js';
 import { getLogger } from '../../log.js';
 import { askAgent } from '../agent-query.js';
 
@@ -36,34 +36,35 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
     const path = opts.simulate.statePath ?? simulatorStatePath(opts.env, opts.simulate.algorithm);
     if (!existsSync(path)) throw new ConfigError(`no virtual card at ${path}: \`openpgp-card-agent --simulate\` creates it on its first start`);
   }
-  const source = await createKeyProvider({ env: opts.env, log: getLogger('cli'), simulate: opts.simulate === undefined ? undefined : { ...opts.simulate, presetPin: false }, notify: false });
+  const source = await createKeySource({ env: opts.env, log: getLogger('cli'), simulate: opts.simulate === undefined ? undefined : { ...opts.simulate, presetPin: false }, notify: false, readOnly: true });
   try {
     await source.start();
     const rows: CardStatus[] = [];
-    for (const e of source.registry.list()) {
-      const aut = e.card.applicationData.algorithms.aut;
+    for (const session of source.cards.list()) {
+      const aut = session.snapshot.applicationData.algorithms.aut;
+      const view = source.provider.view(session);
       let retries: number | null = null;
       let pin: string;
       try {
-        retries = await e.queue.run(() => e.card.pw1Retries());
+        retries = await session.run('status', (op) => op.pw1Retries());
       } catch {
         retries = null;
       }
       try {
-        pin = await source.pins.locate(e.ident);
+        pin = await source.pins.locate(session.ident);
       } catch (err) {
         pin = err instanceof AgentError ? 'keychain unreachable' : 'unknown';
       }
       rows.push({
-        ident: e.ident,
-        reader: e.reader,
+        ident: session.ident,
+        reader: session.reader,
         algorithm: aut === undefined ? 'none' : describeAlgorithm(aut),
-        fingerprint: e.fingerprint ?? null,
-        usable: e.unusable === undefined,
-        problem: e.unusable ?? null,
+        fingerprint: view.fingerprint ?? null,
+        usable: view.unusable === undefined,
+        problem: view.unusable ?? null,
         pin,
         pinRetries: retries,
-        touch: e.card.applicationData.touch.aut,
+        touch: session.snapshot.applicationData.touch.aut,
       });
     }
     if (opts.json) {

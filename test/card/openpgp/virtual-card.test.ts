@@ -118,8 +118,10 @@ describe('host driver against the virtual card', () => {
     }
     const third = await card.verifyPw1(new Secret('000000')).catch((e: unknown) => e);
     // The third wrong try answers 63C0 (no tries left), as real cards do; only later tries get 6983.
-    expect(third).toBeInstanceOf(PinIncorrectError);
-    expect((third as PinIncorrectError).retriesLeft).toBe(0);
+    // Either way the PIN is blocked now, and the error says so.
+    expect(third).toBeInstanceOf(PinBlockedError);
+    expect((third as PinBlockedError).sw).toBe(0x63c0);
+    expect((third as PinBlockedError).retriesLeft).toBe(0);
     expect(await card.pw1Status()).toMatchObject({ retriesPw1: 0, retriesPw3: 3 });
     await expect(card.verifyPw1(PIN)).rejects.toBeInstanceOf(PinBlockedError);
     expect(await card.pw1VerifiedState()).toEqual({ verified: false, retriesLeft: 0 });
@@ -141,7 +143,7 @@ describe('host driver against the virtual card', () => {
     t.remove();
     t.reinsert();
     const before = t.apduCount;
-    await card.reselect();
+    await card.select();
     expect(t.apduCount - before).toBe(1);
     await expect(card.authenticate(MESSAGE, 'sha512')).rejects.toMatchObject({ sw: 0x6982 });
     await card.verifyPw1(PIN);

@@ -22,8 +22,9 @@ export function requireBuild(): void {
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of ['SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'DEBUG', 'RUST_LOG']) delete env[k];
-  // Unless a test asks for PC/SC (PCSCLITE_CSOCK_NAME: undefined), children see no pcscd, so
-  // cards plugged into this machine or another test's sandbox cannot change what they list.
+  // Children see no pcscd unless a test gives them a sandbox's (`cleanEnv(sandbox.env())`), so
+  // cards plugged into this machine or another test's sandbox cannot change what they list, and
+  // no test talks to the machine's pcscd.
   env['PCSCLITE_CSOCK_NAME'] = '/nonexistent/oca-no-pcscd.comm';
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];

@@ -4,9 +4,18 @@
  */
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
+  private count = 0;
+
+  /** Tasks submitted and not yet settled (the running one included). */
+  get pending(): number {
+    return this.count;
+  }
 
   run<T>(task: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(task, task);
+    this.count++;
+    const result = this.tail.then(task, task).finally(() => {
+      this.count--;
+    });
     // The queue goes on whether the task failed or not; the caller sees the failure.
     this.tail = result.catch(() => undefined);
     return result;

@@ -1,0 +1,18 @@
+/**
+ * Defaults the CLI shows in --help, kept apart from the modules that use them so that parsing
+ * the command line loads nothing else.
+ */
+
+/**
+ * --card-idle-lock: seconds without a card operation after which the card is told to forget its
+ * verified PIN. Five seconds covers the bursts real use makes (git over ssh, a loop of logins,
+ * parallel ansible forks: signatures seconds apart keep their one APDU each), while a card left
+ * alone is closed to other programs almost at once. pivy-agent uses 2 s; gpg-agent never closes.
+ */
+export const DEFAULT_CARD_IDLE_LOCK_SECONDS = 5;
+
+/**
+ * --card-wait: seconds a card operation waits while another application has the card to itself
+ * (a PC/SC transaction: GnuPG's last milliseconds; a stuck program's, for ever).
+ */
+export const DEFAULT_CARD_WAIT_SECONDS = 10;

@@ -1,0 +1,80 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { NativePcsc, PcscCallError, type PcscHandle } from './pcsc-native.js';
+import { SCARD } from './pcsc-codes.js';
+import type { WorkerReply, WorkerRequest } from './pcsc-thread-protocol.js';
+
+/**
+ * A worker thread that owns one PC/SC context and makes its (blocking) calls in order, so
+ * a slow card, a held transaction or a hung pcscd blocks this thread only, never the agent's
+ * event loop. The main side is pcsc-thread.ts.
+ */
+const port = parentPort;
+if (port === null) throw new Error('pcsc-worker runs as a worker thread');
+
+/** Written by the main thread: requests with an id at or below this were given up on. */
+const abandonedUpTo = new Int32Array((workerData as { abandoned: SharedArrayBuffer }).abandoned);
+
+let native: NativePcsc | undefined;
+const pcsc = (): NativePcsc => (native ??= new NativePcsc());
+
+function reply(msg: WorkerReply): void {
+  port!.postMessage(msg);
+}
+
+function run(req: WorkerRequest): unknown {
+  const p = pcsc();
+  switch (req.op) {
+    case 'establish':
+      p.establish();
+      return p.contextHandle;
+    case 'release':
+      p.release();
+      return null;
+    case 'listReaders':
+      return p.listReaders();
+    case 'getStatusChange':
+      return p.getStatusChange(req.readers, req.timeoutMs);
+    case 'connect':
+      return p.connect(req.reader, req.shareMode, SCARD.PROTOCOL_T0 | SCARD.PROTOCOL_T1);
+    case 'reconnect':
+      return p.reconnect(req.card, req.shareMode, SCARD.PROTOCOL_T0 | SCARD.PROTOCOL_T1, req.initialization);
+    case 'disconnect':
+      p.disconnect(req.card, req.disposition);
+      return null;
+    case 'begin':
+      p.beginTransaction(req.card);
+      if (Atomics.load(abandonedUpTo, 0) >= req.id) {
+        // The agent gave up waiting while another application held the card: let it go at once.
+        p.endTransaction(req.card, SCARD.LEAVE_CARD);
+        throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
+      }
+      return null;
+    case 'end':
+      p.endTransaction(req.card, req.disposition);
+      return null;
+    case 'transmit': {
+      if (req.begin) {
+        p.beginTransaction(req.card);
+        if (Atomics.load(abandonedUpTo, 0) >= req.id) {
+          p.endTransaction(req.card, SCARD.LEAVE_CARD);
+          throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
+        }
+        reply({ id: req.id, progress: 'begun' });
+      }
+      return p.transmit(req.card, req.protocol, req.apdu);
+    }
+    case 'status':
+      return p.status(req.card);
+  }
+}
+
+port.on('message', (req: WorkerRequest) => {
+  try {
+    reply({ id: req.id, ok: true, value: run(req) });
+  } catch (err) {
+    if (err instanceof PcscCallError) reply({ id: req.id, ok: false, error: { kind: 'pcsc', fn: err.fn, code: err.code, message: err.message } });
+    else reply({ id: req.id, ok: false, error: { kind: 'other', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) } });
+  }
+});
+
+export type { PcscHandle };

@@ -1,0 +1,238 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import * as openpgp from 'openpgp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, REPO_ROOT, requireBuild, runProgram, type RunResult } from './harness/agent-process.js';
+import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
+
+const GPG = '/usr/bin/gpg';
+const GPGCONF = '/usr/bin/gpgconf';
+const GIT = '/usr/bin/git';
+/** What users set as git's gpg.program: the shipped shim for `openpgp-card-agent gpg`. */
+const GPG_SHIM = join(REPO_ROOT, 'bin/openpgp-card-agent-gpg');
+const UID = 'Card Tester <card@example.org>';
+
+/** A commit object split into the signed payload and its armored signature (gpgsig header). */
+function splitSignedCommit(raw: string): { payload: string; signature: string } {
+  const lines = raw.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('gpgsig '));
+  if (start < 0) throw new Error(`commit is not signed:\n${raw}`);
+  let end = start + 1;
+  while (end < lines.length && lines[end]!.startsWith(' ')) end++;
+  const signature = [lines[start]!.slice('gpgsig '.length), ...lines.slice(start + 1, end).map((l) => l.slice(1))].join('\n');
+  return { payload: [...lines.slice(0, start), ...lines.slice(end)].join('\n'), signature: `${signature}\n` };
+}
+
+interface Workspace {
+  readonly dir: string;
+  readonly agent: AgentProcess;
+  readonly env: NodeJS.ProcessEnv;
+  readonly repo: string;
+  readonly state: string;
+}
+
+async function startWorkspace(algo: string): Promise<Workspace> {
+  const dir = await makeTempDir('oca-gpg-');
+  const socketPath = join(dir, 'agent.sock');
+  const state = join(dir, 'card.json');
+  const agent = await AgentProcess.start({ socketPath, args: ['--simulate', '--simulate-algo', algo, '--simulate-state', state, '--no-notify', '-a', socketPath] });
+  const env = cleanEnv({
+    SSH_AUTH_SOCK: socketPath,
+    GNUPGHOME: join(dir, 'gnupg'),
+    OPENPGP_CARD_AGENT_CERTIFICATES: join(dir, 'certs'),
+    GIT_CONFIG_GLOBAL: join(dir, 'gitconfig'),
+    GIT_CONFIG_NOSYSTEM: '1',
+    HOME: dir,
+  });
+  await mkdir(join(dir, 'gnupg'), { mode: 0o700 });
+  await mkdir(join(dir, 'certs'));
+  const repo = join(dir, 'repo');
+  await mkdir(repo);
+  return { dir, agent, env, repo, state };
+}
+
+/** Imports the card's certificate into GnuPG and marks it as the user's own (ownertrust ultimate), as gpg does for keys it made. */
+async function importOwnCertificate(ws: Workspace, armored: string): Promise<string> {
+  await writeFile(join(ws.dir, 'certs', 'card.asc'), armored);
+  ok(await runProgram(GPG, ['--batch', '--import', join(ws.dir, 'certs', 'card.asc')], { env: ws.env }), 'gpg --import');
+  const state = JSON.parse(await readFile(ws.state, 'utf8')) as { dos: Record<string, string> };
+  const fpr = state.dos['c7']!.toUpperCase();
+  ok(await runProgram(GPG, ['--batch', '--import-ownertrust'], { env: ws.env, input: `${fpr}:6:\n` }), 'gpg --import-ownertrust');
+  return fpr;
+}
+
+async function git(ws: Workspace, args: readonly string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {
+  return runProgram(GIT, ['-C', ws.repo, ...args], { env: { ...ws.env, ...extraEnv }, timeoutMs: 60_000 });
+}
+
+function ok(r: RunResult, what: string): RunResult {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG, git and OpenPGP.js', [GPG, GPGCONF, GIT], () => {
+  beforeAll(() => requireBuild());
+  afterAll(async () => {
+    await cleanupSystem();
+  });
+
+  for (const algo of ['rsa2048', 'p256', 'ed25519'] as const) {
+    describe(algo, () => {
+      let ws: Workspace;
+      let fingerprint: string;
+
+      beforeAll(async () => {
+        ws = await startWorkspace(algo);
+        const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
+        await importOwnCertificate(ws, exported.stdout);
+        ok(await git(ws, ['init', '-q']), 'git init');
+        for (const [k, v] of [
+          ['user.name', 'Card Tester'],
+          ['user.email', 'card@example.org'],
+          ['gpg.program', GPG_SHIM],
+        ]) ok(await git(ws, ['config', k!, v!]), 'git config');
+      });
+
+      afterAll(async () => {
+        await runProgram(GPGCONF, ['--kill', 'all'], { env: ws?.env });
+        await ws?.agent.stop();
+      });
+
+      it("the certificate GnuPG imports names the card's three keys by the fingerprints the card stores", async () => {
+        const state = JSON.parse(await readFile(ws.state, 'utf8')) as { dos: Record<string, string> };
+        const colons = ok(await runProgram(GPG, ['--batch', '--with-colons', '--with-subkey-fingerprints', '--list-keys'], { env: ws.env }), 'gpg --list-keys').stdout;
+        const fprs = colons.split('\n').filter((l) => l.startsWith('fpr:')).map((l) => l.split(':')[9]);
+        // Primary = signature key (C7), then the authentication (C9) and decryption (C8) subkeys.
+        expect(fprs).toEqual([state.dos['c7'], state.dos['c9'], state.dos['c8']].map((f) => f!.toUpperCase()));
+        expect(colons).toMatch(new RegExp(`^uid:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:${UID.replace(/[<>]/g, '.')}:`, 'm'));
+        const caps = colons.split('\n').filter((l) => l.startsWith('pub:') || l.startsWith('sub:')).map((l) => l.split(':')[11]);
+        expect(caps).toEqual(['scSCA', 'a', 'e'].map((c) => expect.stringContaining(c[0]!)));
+        fingerprint = state.dos['c7']!.toUpperCase();
+        const listed = ok(await runProgram(GPG_SHIM, ['-K'], { env: ws.env }), 'gpg -K').stdout;
+        expect(listed).toContain(fingerprint);
+        expect(listed).toContain(`uid           ${UID}`);
+      });
+
+      it("git commit -S (key found by the committer's e-mail) and with user.signingkey; git verify-commit through GnuPG accepts both", async () => {
+        ok(await git(ws, ['commit', '-q', '-S', '--allow-empty', '-m', `signed by the ${algo} card key`]), 'git commit -S');
+        const raw = ok(await git(ws, ['verify-commit', '--raw', 'HEAD']), 'git verify-commit');
+        expect(raw.stderr).toMatch(/\[GNUPG:\] GOODSIG [0-9A-F]{16} Card Tester <card@example.org>/);
+        expect(raw.stderr).toContain(`[GNUPG:] VALIDSIG ${fingerprint} `);
+        ok(await git(ws, ['-c', `user.signingkey=${fingerprint}`, '-c', 'gpg.program=', '-c', `gpg.openpgp.program=${GPG_SHIM}`, 'commit', '-q', '-S', '--allow-empty', '-m', 'second, by fingerprint']), 'git commit -S (signingkey)');
+        ok(await git(ws, ['verify-commit', 'HEAD', 'HEAD~1']), 'git verify-commit both');
+        const log = ok(await git(ws, ['log', '--format=%G? %GF %s']), 'git log').stdout.trim().split('\n');
+        expect(log).toEqual([`G ${fingerprint} second, by fingerprint`, `G ${fingerprint} signed by the ${algo} card key`]);
+      });
+
+      it('gpg --verify accepts the commit signature and rejects it on a changed payload', async () => {
+        const { payload, signature } = splitSignedCommit(ok(await git(ws, ['cat-file', 'commit', 'HEAD']), 'cat-file').stdout);
+        const sigFile = join(ws.dir, 'commit.sig');
+        await writeFile(sigFile, signature);
+        const good = await runProgram(GPG, ['--status-fd=1', '--verify', sigFile, '-'], { env: ws.env, input: payload });
+        expect(good.code).toBe(0);
+        expect(good.stdout).toContain(`[GNUPG:] VALIDSIG ${fingerprint} `);
+        const bad = await runProgram(GPG, ['--status-fd=1', '--verify', sigFile, '-'], { env: ws.env, input: payload.replace('second', 'Second') });
+        expect(bad.code).toBe(1);
+        expect(bad.stdout).toContain('[GNUPG:] BADSIG ');
+      });
+
+      it('OpenPGP.js, a second implementation, verifies the same commit signatures with the same certificate', async () => {
+        const key = await openpgp.readKey({ armoredKey: await readFile(join(ws.dir, 'certs', 'card.asc'), 'utf8') });
+        expect(key.getFingerprint().toUpperCase()).toBe(fingerprint);
+        for (const rev of ['HEAD', 'HEAD~1']) {
+          const { payload, signature } = splitSignedCommit(ok(await git(ws, ['cat-file', 'commit', rev]), 'cat-file').stdout);
+          const result = await openpgp.verify({
+            message: await openpgp.createMessage({ binary: new TextEncoder().encode(payload) }),
+            signature: await openpgp.readSignature({ armoredSignature: signature }),
+            verificationKeys: key,
+            expectSigned: true,
+            format: 'binary',
+          });
+          await expect(result.signatures[0]!.verified, rev).resolves.toBe(true);
+          const tampered = await openpgp.verify({
+            message: await openpgp.createMessage({ binary: new TextEncoder().encode(`${payload}x`) }),
+            signature: await openpgp.readSignature({ armoredSignature: signature }),
+            verificationKeys: key,
+            format: 'binary',
+          });
+          await expect(tampered.signatures[0]!.verified).rejects.toThrow();
+        }
+      });
+
+      it('without GnuPG, git verify-commit is answered by our own check against the card, and a forged commit fails', async () => {
+        const none = { OPENPGP_CARD_AGENT_GPG: 'none' };
+        const raw = ok(await git(ws, ['verify-commit', '--raw', 'HEAD'], none), 'verify-commit (ours)');
+        expect(raw.stderr).toContain(`[GNUPG:] VALIDSIG ${fingerprint} `);
+        expect(raw.stderr).toContain(`[GNUPG:] GOODSIG ${fingerprint.slice(-16)} ${UID}`);
+        // The same signature on another message: a commit object written by hand.
+        const commit = ok(await git(ws, ['cat-file', 'commit', 'HEAD']), 'cat-file').stdout.replace('second, by fingerprint', 'a forged message');
+        const forgedFile = join(ws.dir, 'forged');
+        await writeFile(forgedFile, commit);
+        const forged = ok(await git(ws, ['hash-object', '-t', 'commit', '-w', forgedFile]), 'hash-object').stdout.trim();
+        const mine = await git(ws, ['verify-commit', '--raw', forged], none);
+        expect(mine.code).not.toBe(0);
+        expect(mine.stderr).toContain('[GNUPG:] BADSIG ');
+        const theirs = await git(ws, ['verify-commit', '--raw', forged]);
+        expect(theirs.code).not.toBe(0);
+        expect(theirs.stderr).toContain('[GNUPG:] BADSIG ');
+        // A signature by a key no plugged card has (GnuPG's, from the fixtures): ERRSIG and NO_PUBKEY, exit 2.
+        const fixtures = join(REPO_ROOT, 'fixtures/openpgp/gnupg-2.2.40');
+        const other = await runProgram(GPG_SHIM, ['--status-fd=1', '--verify', join(fixtures, 'ed.sig.asc'), '-'], { env: { ...ws.env, ...none }, input: await readFile(join(fixtures, 'payload.txt'), 'utf8') });
+        expect(other.code).toBe(2);
+        expect(other.stdout).toContain('[GNUPG:] ERRSIG 2712C2E53ACA43F5 22 8 00 ');
+        expect(other.stdout).toContain('[GNUPG:] NO_PUBKEY 2712C2E53ACA43F5');
+      });
+    });
+  }
+});
+
+describeWithTools('remote workspace: ssh -A into sshd, git commit -S in the remote shell', [SSHD, SSH, SSH_ADD, GPG, GPGCONF, GIT], () => {
+  let sshd: Sshd;
+  let ws: Workspace;
+
+  beforeAll(async () => {
+    requireBuild();
+    sshd = await Sshd.start();
+    ws = await startWorkspace('ed25519');
+    const keyLine = ok(await runProgram(SSH_ADD, ['-L'], { env: ws.env }), 'ssh-add -L').stdout.trim();
+    await sshd.authorize(keyLine);
+    // The remote side has only the certificate (public), like a workspace whose dotfiles carry it.
+    const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
+    await importOwnCertificate(ws, exported.stdout);
+  });
+
+  afterAll(async () => {
+    await runProgram(GPGCONF, ['--kill', 'all'], { env: ws?.env });
+    await ws?.agent.stop();
+    await sshd?.stop();
+    await cleanupSystem();
+  });
+
+  it('the remote git signs through the forwarded agent; the commit verifies there and here', async () => {
+    const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+    const remote = [
+      // sshd gives the session its own PATH and HOME; the workspace's dotfiles would set these.
+      `export PATH=${q(dirname(process.execPath))}:$PATH`,
+      `export GNUPGHOME=${q(join(ws.dir, 'gnupg'))} OPENPGP_CARD_AGENT_CERTIFICATES=${q(join(ws.dir, 'certs'))}`,
+      `export GIT_CONFIG_GLOBAL=${q(join(ws.dir, 'gitconfig'))} GIT_CONFIG_NOSYSTEM=1`,
+      `cd ${q(ws.repo)}`,
+      'git init -q',
+      `git config gpg.program ${q(GPG_SHIM)}`,
+      'git config user.name "Card Tester" && git config user.email card@example.org',
+      'git commit -q -S --allow-empty -m "signed in the remote workspace"',
+      'git verify-commit HEAD',
+      'echo "remote SSH_AUTH_SOCK=$SSH_AUTH_SOCK"',
+    ].join(' && ');
+    const r = await sshLogin({ port: sshd.port, agentSocket: ws.agent.socketPath, extraArgs: ['-A'], command: remote });
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    // The remote shell reached the card through sshd's forwarding socket, not ours.
+    const sock = /remote SSH_AUTH_SOCK=(\S+)/.exec(r.stdout)?.[1];
+    expect(sock).toBeDefined();
+    expect(sock).not.toBe(ws.agent.socketPath);
+    expect(r.stderr).toContain('Good signature from "Card Tester <card@example.org>"');
+    const log = ok(await git(ws, ['log', '-1', '--format=%G? %s']), 'git log').stdout.trim();
+    expect(log).toBe('G signed in the remote workspace');
+    // The agent signed it: its log has the OpenPGP signature, marked as a git commit.
+    expect(ws.agent.logLines().some((l) => l['msg'] === 'OpenPGP signature made' && l['purpose'] === 'git commit')).toBe(true);
+  });
+});
