@@ -16,3 +16,7 @@ export const DEFAULT_CARD_IDLE_LOCK_SECONDS = 5;
  * (a PC/SC transaction: GnuPG's last milliseconds; a stuck program's, for ever).
  */
 export const DEFAULT_CARD_WAIT_SECONDS = 10;
+
+/** --forwarded: what happens to requests that come through agent forwarding (ssh -A). */
+export const FORWARDED_POLICIES = ['allow', 'confirm', 'deny'] as const;
+export type ForwardedPolicy = (typeof FORWARDED_POLICIES)[number];

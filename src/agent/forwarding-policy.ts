@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors.js';
+import { FORWARDED_POLICIES, type ForwardedPolicy } from './defaults.js';
 
 /**
  * What the agent does with a request that arrives through agent forwarding (`ssh -A`): a
@@ -11,8 +12,7 @@ import { ConfigError } from '../errors.js';
  * - confirm: ask the user (SSH_ASKPASS), naming the chain of hosts, before each signature;
  * - deny: the card's key is not listed there and does not sign.
  */
-export const FORWARDED_POLICIES = ['allow', 'confirm', 'deny'] as const;
-export type ForwardedPolicy = (typeof FORWARDED_POLICIES)[number];
+export { FORWARDED_POLICIES, type ForwardedPolicy } from './defaults.js';
 
 /**
  * The default. A forwarded request comes from a machine the user is logged in to, whose root

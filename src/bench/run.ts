@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from './agent-client.js';
 import { pcscComparison } from './pcsc-bench.js';
+import { formatStartup, measureStartup } from './startup.js';
 
 /**
  * npm run bench: the agent as users run it (a separate daemon process behind its unix socket),
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
   } catch (err) {
     results['pcsc'] = { error: `not measured: ${err instanceof Error ? err.message : String(err)}` };
   }
+  results['startup'] = await measureStartup();
   await mkdir('bench-results', { recursive: true });
   await writeFile('bench-results/results.json', `${JSON.stringify(results, null, 2)}\n`);
   printTable(results);
@@ -210,6 +212,7 @@ function printTable(r: Record<string, unknown>): void {
       if (m !== undefined) lines.push('', `Our daemon over PC/SC (${algo}): RSS ${m.afterWarmup} KiB after 2,000 warm-up signatures, ${m.after10000} KiB after 10,000 more (growth ${m.growth} KiB)`);
     }
   }
+  lines.push('', formatStartup(r['startup'] as Parameters<typeof formatStartup>[0]));
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CardResetError, ForeignApplicationError, ReferencedDataNotFoundError, UnsupportedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
@@ -12,11 +13,14 @@ import type { CardTransport } from './transport.js';
 /**
  * A PC/SC transaction outlives its operation by LINGER_MS when nothing else of ours is queued, so
  * a burst of operations (a loop of logins, concurrent clients) shares one transaction instead of
- * paying SCardBeginTransaction and SCardEndTransaction each time; it is never kept longer than
- * HOLD_MAX_MS in all, so other applications get the card.
+ * paying SCardBeginTransaction and SCardEndTransaction each time. It is never kept longer than
+ * HOLD_MAX_MS in all, and after such a long one the card is left alone for BREATHER_MS: pcsc-lite
+ * lets a waiting application look for a free card only every 100 ms (PCSCLITE_LOCK_POLL_RATE),
+ * so under a sustained burst GnuPG would otherwise never get its turn.
  */
 const LINGER_MS = 3;
 const HOLD_MAX_MS = 25;
+const BREATHER_MS = 10;
 
 /** What the session believes of a PIN's verified state on the card. */
 export type PinState = 'verified' | 'not-verified' | 'unknown';
@@ -81,6 +85,8 @@ export class CardSession {
   /** When the current PC/SC transaction began (ms since the epoch), or undefined outside one. */
   private transactionSince: number | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
+  /** No new transaction before this time (ms since the epoch): other applications' turn. */
+  private breatherUntil = 0;
   /** When the keys were last checked against the card (ms since the epoch). */
   private checkedAt = 0;
   private revalidation: Promise<boolean> | undefined;
@@ -138,6 +144,8 @@ export class CardSession {
     return this.queue.run(async () => {
       for (let attempt = 0; ; attempt++) {
         if (this.closed) throw new UnsupportedError(`card ${this.ident} is no longer attached`);
+        const wait = this.transactionSince === undefined ? this.breatherUntil - this.now() : 0;
+        if (wait > 0) await sleep(wait);
         this.beginTransaction();
         this.provenThisTransaction = false;
         let failed = false;
@@ -169,6 +177,7 @@ export class CardSession {
    */
   private endTransaction(failed: boolean): void {
     const since = this.transactionSince;
+    if (since !== undefined && this.now() - since >= HOLD_MAX_MS) this.breatherUntil = this.now() + BREATHER_MS;
     if (!failed && since !== undefined && this.now() - since < HOLD_MAX_MS && !this.closed) {
       if (this.queue.pending > 1) return;
       this.lingerTimer = setTimeout(() => {

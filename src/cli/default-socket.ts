@@ -1,6 +1,6 @@
-import { mkdtempSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { isOnNetworkFilesystem } from '../os/network-filesystem.js';
 import type { ListenAddress } from '../server/listen-address.js';
@@ -26,14 +26,18 @@ export interface DefaultSocketDeps {
   readonly onNetworkFilesystem?: (path: string) => boolean;
   /** The user name, for the Windows pipe. */
   readonly user?: () => string;
+  /** Our uid (tests pin it). */
+  readonly uid?: () => number;
 }
 
 /**
- * Where the agent listens when not told:
+ * Where the agent listens when not told (pure: nothing is created, so `-k`, `-s`'s "is one
+ * running?", `doctor` and `service` all find the same place):
  * - `$XDG_RUNTIME_DIR/openpgp-card-agent/agent.sock` (a per-user tmpfs under systemd);
- * - without it (or when it is on a network filesystem): a fresh private directory made like
- *   ssh-agent's mkdtemp, `$TMPDIR/openpgp-card-agent-XXXXXX/agent.sock`, so nobody can create it
- *   first; never on a network filesystem (then /tmp is tried, else the user must pass -a);
+ * - without it (or when it is on a network filesystem): `$TMPDIR/openpgp-card-agent-<uid>/agent.sock`
+ *   (macOS's TMPDIR is already per user), never on a network filesystem (then /tmp is tried,
+ *   else the user must pass -a). In a shared /tmp another user could make that directory first:
+ *   claimListenAddress() checks it before the daemon listens;
  * - on Windows the per-user pipe `\\.\pipe\openpgp-card-agent-<user>`.
  */
 export function defaultListenAddress(
@@ -50,6 +54,30 @@ export function defaultListenAddress(
   if (base === undefined) {
     throw new ConfigError(`the temp directory (${tmp}) and /tmp are on a network filesystem; choose a local socket path with -a`);
   }
-  const dir = (deps.mkdtemp ?? ((prefix: string) => mkdtempSync(prefix)))(join(base, `${APP_NAME}-`));
-  return { kind: 'unix', path: join(dir, 'agent.sock'), removeDirectory: true };
+  const uid = (deps.uid ?? (() => process.getuid?.() ?? 0))();
+  return { kind: 'unix', path: join(base, `${APP_NAME}-${uid}`, 'agent.sock'), sharedParent: true };
+}
+
+/**
+ * Before the daemon listens on a default address under a shared temp directory: makes the
+ * per-user directory (0700) or checks that the one there is ours, private and not a symlink. One
+ * another user made first (to squat it, or to catch PINs) is left alone: the agent then listens
+ * in a fresh private directory made like ssh-agent's mkdtemp, says so, and removes it on stop.
+ */
+export function claimListenAddress(address: ListenAddress, deps: DefaultSocketDeps & { readonly warn?: (message: string) => void } = {}): ListenAddress {
+  if (address.kind !== 'unix' || address.sharedParent !== true) return address;
+  const dir = dirname(address.path);
+  const uid = (deps.uid ?? (() => process.getuid?.() ?? 0))();
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return { kind: 'unix', path: address.path };
+  const fresh = (deps.mkdtemp ?? ((prefix: string) => mkdtempSync(prefix)))(join(dirname(dir), `${APP_NAME}-`));
+  deps.warn?.(
+    `${dir} is not ours (${st.isSymbolicLink() ? 'a symbolic link' : `owner uid ${st.uid}, mode ${(st.mode & 0o777).toString(8)}`}): listening in ${fresh} instead; someone may be trying to catch your PINs`,
+  );
+  return { kind: 'unix', path: join(fresh, 'agent.sock'), removeDirectory: true };
 }

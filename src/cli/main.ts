@@ -1,7 +1,7 @@
-import { PcscThread } from '../card/pcsc/pcsc-thread.js';
 import { getLogger } from '../log.js';
-import { hardExit } from '../os/hard-exit.js';
+import { fdKind } from '../os/service-manager.js';
 import { EXIT } from './exit-codes.js';
+import { PROCESS_TITLE } from './pid-file.js';
 import { run } from './program.js';
 
 /** Writes and waits for the write, so nothing is lost when the process exits right after. */
@@ -17,13 +17,18 @@ function fatal(kind: string, err: unknown): never {
 
 process.on('uncaughtException', (err) => fatal('uncaught exception', err));
 process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
+// `ps` shows the agent by name, and a pid file can be checked against /proc/PID/cmdline.
+process.title = PROCESS_TITLE;
 
 const code = await run(process.argv.slice(2), {
   env: process.env,
   isTty: process.stderr.isTTY === true,
+  stdoutKind: fdKind(1, process.stdout.isTTY === true),
   stdout: writer(process.stdout),
   stderr: writer(process.stderr),
 });
-// A PC/SC thread blocked in C (pcscd hung) would make process.exit() wait for ever.
-if (PcscThread.anyRunning()) hardExit(code);
+// A PC/SC thread blocked in C (pcscd hung) would make process.exit() wait for ever. Imported
+// here, not up front: the modules are already loaded when a PC/SC thread ran.
+const { PcscThread } = await import('../card/pcsc/pcsc-thread.js');
+if (PcscThread.anyRunning()) (await import('../os/hard-exit.js')).hardExit(code);
 process.exit(code);

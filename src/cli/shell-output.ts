@@ -38,3 +38,13 @@ export function foregroundOutput(shell: ShellSyntax, socketPath: string, pid: nu
 export function killedOutput(shell: ShellSyntax, pid: number): string {
   return `${unset(shell, 'SSH_AUTH_SOCK')}${unset(shell, 'SSH_AGENT_PID')}echo Agent pid ${pid} killed;\n`;
 }
+
+/**
+ * What `-s|-c` prints when an agent already serves the socket: its lines, as if it had just been
+ * started, so `eval "$(openpgp-card-agent -s)"` is safe in every new shell. Without a pid (a
+ * socket systemd holds before the agent runs) only SSH_AUTH_SOCK is set.
+ */
+export function existingAgentOutput(shell: ShellSyntax, socketPath: string, pid: number | undefined): string {
+  if (pid !== undefined) return startedOutput(shell, socketPath, pid);
+  return `${set(shell, 'SSH_AUTH_SOCK', socketPath)}echo Agent already listening on ${word(socketPath)};\n`;
+}

@@ -3,8 +3,12 @@ import { ConfigError } from '../errors.js';
 
 /** Where the server listens. */
 export type ListenAddress =
-  /** removeDirectory: the directory was made for this socket (mkdtemp) and goes when the server stops. */
-  | { readonly kind: 'unix'; readonly path: string; readonly removeDirectory?: boolean }
+  /**
+   * removeDirectory: the directory was made for this socket (mkdtemp) and goes when the server
+   * stops. sharedParent: a default path under a shared temp directory, to be claimed (checked as
+   * ours) before listening (cli/default-socket.ts).
+   */
+  | { readonly kind: 'unix'; readonly path: string; readonly removeDirectory?: boolean; readonly sharedParent?: boolean }
   | { readonly kind: 'pipe'; readonly path: string }
   /** A socket passed by systemd (sd_listen_fds(3)); already bound, never unlinked by us. */
   | { readonly kind: 'fd'; readonly fd: number };

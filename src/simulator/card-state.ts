@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { iteratedSaltedS2k } from '../card/openpgp/kdf.js';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ConfigError } from '../errors.js';
 import type { SimAlgorithm, Slot, StoredKey } from './card-keys.js';
 import { concat, hex, tlv, unhex } from './tlv-build.js';
 
@@ -52,8 +53,15 @@ export async function loadState(path: string): Promise<CardState | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const state = JSON.parse(text) as CardState;
-  if (state.version !== 1) throw new Error(`${path}: unknown virtual card state version ${String(state.version)}`);
+  let state: CardState;
+  try {
+    state = JSON.parse(text) as CardState;
+  } catch (err) {
+    throw new ConfigError(`${path} is not a virtual card state file (${(err as Error).message}); move it away to start with a new card`);
+  }
+  if (typeof state !== 'object' || state === null || state.version !== 1) {
+    throw new ConfigError(`${path}: unknown virtual card state version ${String((state as { version?: unknown } | null)?.version)}`);
+  }
   return state;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,26 +37,86 @@ describe('run (the CLI, in-process)', () => {
   });
 
   it('turns usage errors into exit 2 with commander\'s message', async () => {
-    for (const argv of [['--nope'], ['-s', '-c'], ['-k', '-a', '/tmp/x'], ['-H', 'unix:///a', '-a', '/b'], ['extra']]) {
+    for (const argv of [['--nope'], ['-s', '-c'], ['-k', '-D'], ['-H', 'unix:///a', '-a', '/b'], ['--log-format', 'xml'], ['status', 'extra']]) {
       const r = io();
       expect(await run(argv, r)).toBe(EXIT.USAGE);
       expect(r.err()).toMatch(/^error: /);
     }
   });
 
-  it('reports an invalid DEBUG directive as one line and exit 2', async () => {
-    const r = io({ DEBUG: 'card=loud' });
-    expect(await run(['-k'], r)).toBe(EXIT.USAGE);
-    expect(r.err()).toBe(
-      'openpgp-card-agent: invalid DEBUG directive "card=loud": unknown level "loud" (expected LEVEL or TARGET=LEVEL, comma-separated; ' +
-        'levels: off, error, warn, info, debug, trace; targets: server, protocol, agent, card, pcsc, pins, notify, simulator, cli)\n',
-    );
+  it('answers -V, help and help COMMAND, and lists the commands in --help', async () => {
+    const v = io();
+    expect(await run(['-V'], v)).toBe(0);
+    expect(v.out()).toMatch(/^\d+\.\d+\.\d+\n$/);
+    const h = io();
+    expect(await run(['help'], h)).toBe(0);
+    expect(h.out()).toContain('Usage: openpgp-card-agent [options] [command]');
+    for (const c of ['status', 'doctor', 'service', 'help [command]']) expect(h.out()).toMatch(new RegExp(`^  ${c.replace(/[[\]]/g, '\\$&')}`, 'm'));
+    const hs = io();
+    expect(await run(['help', 'service'], hs)).toBe(0);
+    expect(hs.out()).toContain('Usage: openpgp-card-agent service [options] [command]');
+    expect(hs.out()).toMatch(/^ {2}install \[options\]/m);
   });
 
-  it('-k without SSH_AGENT_PID fails like ssh-agent -k', async () => {
+  it('says "unknown command" for a typo, with the command it may have meant', async () => {
     const r = io();
-    expect(await run(['-k'], r)).not.toBe(0);
-    expect(r.err()).toBe('openpgp-card-agent: SSH_AGENT_PID not set, cannot kill agent\n');
+    expect(await run(['stauts'], r)).toBe(EXIT.USAGE);
+    expect(r.err()).toBe("error: unknown command 'stauts'\n(Did you mean status?)\nSee 'openpgp-card-agent --help' for the commands.\n");
+    const far = io();
+    expect(await run(['frobnicate'], far)).toBe(EXIT.USAGE);
+    expect(far.err()).toMatch(/^error: unknown command 'frobnicate'\nSee/);
+  });
+
+  it('refuses options of --simulate without it, before creating anything', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oca-cli-'));
+    dirs.push(dir);
+    const env = { DEBUG: 'off', XDG_STATE_HOME: join(dir, 'state'), XDG_RUNTIME_DIR: join(dir, 'run') };
+    for (const [argv, flag] of [
+      [['--simulate-algo', 'p256'], '--simulate-algo'],
+      [['--simulate-state', join(dir, 'x.json')], '--simulate-state'],
+      [['--no-simulate-pin'], '--no-simulate-pin'],
+      [['status', '--simulate-algo', 'p256'], '--simulate-algo'],
+    ] as const) {
+      const r = io(env);
+      expect(await run(argv, r)).toBe(EXIT.USAGE);
+      expect(r.err()).toBe(`error: option '${flag}' needs --simulate\n`);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('status never creates files: a missing virtual card is an error, not a new card', async () => {
+    const r = io();
+    expect(await run(['status', '--simulate', '--simulate-state', '/nonexistent/x.json'], r)).toBe(EXIT.USAGE);
+    expect(r.err()).toBe('openpgp-card-agent: no virtual card at /nonexistent/x.json: `openpgp-card-agent --simulate` creates it on its first start\n');
+    expect(existsSync('/nonexistent')).toBe(false);
+  });
+
+  it('a corrupt virtual card state file is a one-line error, for status and for the daemon', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oca-cli-'));
+    dirs.push(dir);
+    const state = join(dir, 'card.json');
+    writeFileSync(state, '{"version": 1, "dos": ');
+    const s = io();
+    expect(await run(['status', '--simulate', '--simulate-state', state], s)).toBe(EXIT.USAGE);
+    expect(s.err()).toMatch(new RegExp(`^openpgp-card-agent: ${state} is not a virtual card state file \\(.*\\); move it away to start with a new card\n$`));
+    const d = io();
+    expect(await run(['-D', '-a', join(dir, 'a.sock'), '--simulate', '--simulate-state', state], d)).toBe(EXIT.USAGE);
+    expect(d.err().split('\n')).toHaveLength(2);
+    expect(d.err()).toContain('is not a virtual card state file');
+    expect(existsSync(join(dir, 'a.sock'))).toBe(false);
+    writeFileSync(state, '[1, 2]');
+    const v = io();
+    expect(await run(['status', '--simulate', '--simulate-state', state], v)).toBe(EXIT.USAGE);
+    expect(v.err()).toBe(`openpgp-card-agent: ${state}: unknown virtual card state version undefined\n`);
+  });
+
+  it('-k without SSH_AGENT_PID and without an agent on the socket fails with one line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oca-cli-'));
+    dirs.push(dir);
+    const r = io({ DEBUG: 'off', XDG_RUNTIME_DIR: dir });
+    expect(await run(['-k'], r)).toBe(EXIT.FAILURE);
+    expect(r.err()).toBe(`openpgp-card-agent: SSH_AGENT_PID not set, and no agent runs on ${join(dir, 'openpgp-card-agent', 'agent.sock')}\n`);
+    expect(existsSync(join(dir, 'openpgp-card-agent'))).toBe(false);
   });
 
   it('runs the daemon until SIGTERM, then removes the socket and returns 0', async () => {

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
 import { directivesFromEnv, levelFor, parseLogDirectives } from '../../src/log.js';
 
 describe('parseLogDirectives', () => {
@@ -38,19 +37,38 @@ describe('parseLogDirectives', () => {
   });
 
   it.each([
-    ['verbose', /"verbose" is neither a level nor a target/],
-    ['frobnicator=debug', /unknown target "frobnicator"/],
-    ['card=loud', /unknown level "loud"/],
-    ['card=', /unknown level ""/],
-    ['info/foo', /not supported/],
-    ['1', /neither a level nor a target/],
-  ])('rejects %s with a ConfigError naming the problem', (spec, message) => {
-    expect(() => parseLogDirectives(spec)).toThrow(ConfigError);
-    expect(() => parseLogDirectives(spec)).toThrow(message);
+    ['*'],
+    ['express:*'],
+    ['1'],
+    ['hyper=warn'],
+    ['openpgp_card_ssh_agent=debug'],
+    ['verbose,frobnicator=debug'],
+  ])('passes over %s, which names nothing of ours, without failing', (spec) => {
+    const d = parseLogDirectives(spec);
+    expect(d.ours).toBe(false);
+    expect(d.rejected).toEqual([]);
+    expect(d.defaultLevel).toBe('info');
+    expect(d.targets.size).toBe(0);
   });
 
-  it('names the variable the directive came from', () => {
-    expect(() => parseLogDirectives('nope', 'RUST_LOG')).toThrow(/invalid RUST_LOG directive "nope"/);
+  it('keeps what is ours from a mixed value (RUST_LOG=info,hyper=warn)', () => {
+    const d = parseLogDirectives('warn,hyper=trace,card=debug', 'RUST_LOG');
+    expect(d.ours).toBe(true);
+    expect(d.defaultLevel).toBe('warn');
+    expect([...d.targets]).toEqual([['card', 'debug']]);
+  });
+
+  it('reads the program name as a target for every component', () => {
+    expect(parseLogDirectives('openpgp_card_agent=debug').defaultLevel).toBe('debug');
+    expect(parseLogDirectives('openpgp-card-agent').defaultLevel).toBe('trace');
+  });
+
+  it('lists an item for us with a bad level instead of failing, and drops env_logger filters', () => {
+    const d = parseLogDirectives('card=loud,info/foo', 'RUST_LOG');
+    expect(d.ours).toBe(true);
+    expect(d.defaultLevel).toBe('info');
+    expect(d.targets.size).toBe(0);
+    expect(d.rejected).toEqual(['RUST_LOG directive "card=loud": unknown level "loud" (levels: off, error, warn, info, debug, trace)']);
   });
 });
 
@@ -62,8 +80,21 @@ describe('directivesFromEnv', () => {
     expect(directivesFromEnv({}).defaultLevel).toBe('info');
   });
 
-  it('throws a ConfigError for an invalid value in either variable', () => {
-    expect(() => directivesFromEnv({ DEBUG: 'express:*' })).toThrow(ConfigError);
-    expect(() => directivesFromEnv({ RUST_LOG: 'card=nope' })).toThrow(ConfigError);
+  it('passes over a variable with nothing for us, with one warning, and reads the next', () => {
+    const a = directivesFromEnv({ DEBUG: 'express:*', RUST_LOG: 'debug' });
+    expect(a.defaultLevel).toBe('debug');
+    expect(a.warnings).toHaveLength(1);
+    expect(a.warnings[0]).toMatch(/^DEBUG="express:\*" names nothing of openpgp-card-agent's, so it is ignored/);
+    const b = directivesFromEnv({ DEBUG: '*', RUST_LOG: 'openpgp_card_ssh_agent=debug' });
+    expect(b.defaultLevel).toBe('info');
+    expect(b.warnings).toHaveLength(2);
+    const c = directivesFromEnv({ RUST_LOG: 'info,hyper=warn' });
+    expect(c).toMatchObject({ defaultLevel: 'info', warnings: [] });
+  });
+
+  it('warns about an item for us that it cannot use', () => {
+    const d = directivesFromEnv({ RUST_LOG: 'warn,card=nope' });
+    expect(d.defaultLevel).toBe('warn');
+    expect(d.warnings).toEqual(['ignoring RUST_LOG directive "card=nope": unknown level "nope" (levels: off, error, warn, info, debug, trace)']);
   });
 });

@@ -1,9 +1,10 @@
-import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
 import { describeAlgorithm } from '../../card/openpgp/public-key.js';
-import { AgentError } from '../../errors.js';
+import { AgentError, ConfigError } from '../../errors.js';
 import type { SimAlgorithm } from '../../simulator/card-keys.js';
-import { createKeySource } from '../../agent/key-source.js';
+import { createKeySource, simulatorStatePath } from '../../agent/key-source.js';
 import { getLogger } from '../../log.js';
+import { askAgent } from '../agent-query.js';
 
 export interface CardStatus {
   readonly ident: string;
@@ -30,6 +31,11 @@ export interface StatusOptions {
  * with GET DATA, never with VERIFY.
  */
 export async function runStatus(opts: StatusOptions): Promise<number> {
+  if (opts.simulate !== undefined) {
+    // status only looks: it never creates the virtual card (nor its directory).
+    const path = opts.simulate.statePath ?? simulatorStatePath(opts.env, opts.simulate.algorithm);
+    if (!existsSync(path)) throw new ConfigError(`no virtual card at ${path}: \`openpgp-card-agent --simulate\` creates it on its first start`);
+  }
   const source = await createKeySource({ env: opts.env, log: getLogger('cli'), simulate: opts.simulate === undefined ? undefined : { ...opts.simulate, presetPin: false }, notify: false, readOnly: true });
   try {
     await source.start();
@@ -64,12 +70,12 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
     if (opts.json) {
       await opts.stdout(`${JSON.stringify(rows, null, 2)}\n`);
     } else if (rows.length === 0) {
-      await opts.stdout('No OpenPGP cards found.\n');
+      await opts.stdout(`No OpenPGP cards found${opts.simulate === undefined ? ' over PC/SC' : ''}.\n${await agentHint(opts)}`);
     } else {
       for (const r of rows) {
         await opts.stdout(
           [
-            `${r.ident}  (${r.reader})`,
+            `${r.ident} (${r.reader})`,
             `  key:          ${r.algorithm}${r.usable ? '' : `  (not usable for SSH: ${r.problem})`}`,
             `  fingerprint:  ${r.fingerprint ?? '-'}`,
             `  PIN stored:   ${r.pin}`,
@@ -86,13 +92,19 @@ export async function runStatus(opts: StatusOptions): Promise<number> {
   }
 }
 
-export function buildStatusCommand(): Command {
-  return new Command('status')
-    .description('show each plugged card: ident, reader, key, fingerprint, PIN stored, PIN retries, touch policy')
-    .addOption(new Option('--json', 'print JSON'))
-    .addOption(new Option('--simulate', 'show the built-in virtual card'))
-    .addOption(new Option('--simulate-algo <algorithm>', 'key algorithm of the virtual card').default('ed25519'))
-    .addOption(new Option('--simulate-state <file>', 'the virtual card state file'))
-    .allowExcessArguments(false)
-    .exitOverride();
+/**
+ * When status finds no card but the agent in SSH_AUTH_SOCK offers keys (a virtual card, or cards
+ * another way), say so: "no cards" next to a working ssh-add -L is confusing.
+ */
+async function agentHint(opts: StatusOptions): Promise<string> {
+  const sock = opts.env['SSH_AUTH_SOCK'];
+  if (opts.simulate !== undefined || sock === undefined || sock === '') return '';
+  try {
+    const a = await askAgent(sock, { type: 'request-identities' }, 2000);
+    if (a.kind !== 'reply' || a.response.type !== 'identities-answer' || a.response.identities.length === 0) return '';
+    const n = a.response.identities.length;
+    return `The agent on ${sock} offers ${n} key${n === 1 ? '' : 's'} (ssh-add -L); if it runs with --simulate, see: openpgp-card-agent status --simulate\n`;
+  } catch {
+    return '';
+  }
 }

@@ -50,7 +50,7 @@ export interface ExitStatus {
 export interface AgentStartOptions {
   /** Defaults to agent.sock in a fresh private temp dir. */
   readonly socketPath?: string;
-  /** Arguments instead of the default `-a SOCKET`. */
+  /** Arguments instead of the default `-a SOCKET` (-D is added unless present). */
   readonly args?: readonly string[];
   /** Extra environment (DEBUG defaults to debug, so stderr explains failures). */
   readonly env?: Record<string, string | undefined>;
@@ -61,7 +61,7 @@ export interface AgentStartOptions {
 
 const running = new Set<AgentProcess>();
 
-/** The daemon as a child process: `node dist/cli/main.js -a SOCKET`. */
+/** The daemon as a child process: `node dist/cli/main.js -D -a SOCKET`. */
 export class AgentProcess {
   readonly child: ChildProcess;
   readonly socketPath: string;
@@ -87,7 +87,9 @@ export class AgentProcess {
   static async start(opts: AgentStartOptions = {}): Promise<AgentProcess> {
     requireBuild();
     const socketPath = opts.socketPath ?? join(await makeTempDir(), 'agent.sock');
-    const args = opts.args ?? ['-a', socketPath];
+    // -D: our stdout is a pipe, and without -D a captured agent goes to the background.
+    const given = opts.args ?? ['-a', socketPath];
+    const args = given.includes('-D') ? given : ['-D', ...given];
     const child = spawn(process.execPath, [MAIN_JS, ...args], {
       env: cleanEnv({ DEBUG: 'debug', ...opts.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
