@@ -23,6 +23,7 @@ import {
 import { ForwardingPolicy, normalizeIdent } from './forwarding-policy.js';
 import type { Constraint, Identity, KeyProvider, RequestContext, SessionBinding } from './key-provider.js';
 import type { ExtensionHandler } from './extension-handler.js';
+import type { SessionReport } from './status-report.js';
 import { LockHash, unlockFailureDelay } from './lock.js';
 import { bindSession } from './session-bind.js';
 
@@ -83,6 +84,8 @@ export class Agent implements FrameHandler {
   private locking = false;
   private unlockFailures = 0;
   private readonly conns = new WeakMap<ConnectionContext, ConnState>();
+  /** Connections that bound themselves to a host, for `status` (the WeakMap cannot be listed). */
+  private readonly bound = new Set<ConnectionContext>();
   /** Destination constraints (ssh-add -h) per normalised card ident. */
   private readonly destinations = new Map<string, DestinationConstraint[]>();
   private readonly hostNames: HostNamer | undefined;
@@ -110,6 +113,7 @@ export class Agent implements FrameHandler {
       'add-smartcard-key-constrained': (req, ctx) => this.addSmartcardKey(req.readerId, req.pin, req.constraints, ctx),
       'remove-smartcard-key': (req, ctx) => this.removeSmartcardKey(req, ctx),
       'remove-all-identities': (_req, ctx) => this.removeAllIdentities(ctx),
+      'remove-identity': (req, ctx) => this.removeIdentity(req.keyBlob, ctx),
       lock: (req) => this.lockAgent(req),
       unlock: (req) => this.unlockAgent(req),
       extension: (req, ctx) => this.extension(req, ctx),
@@ -143,6 +147,23 @@ export class Agent implements FrameHandler {
 
   connectionClosed(conn: ConnectionContext): void {
     this.conns.delete(conn);
+    this.bound.delete(conn);
+  }
+
+  /** The connections bound to hosts now (session-bind), for `status`: hosts by name where known_hosts names them. */
+  boundSessions(): SessionReport[] {
+    const out: SessionReport[] = [];
+    for (const conn of this.bound) {
+      const state = this.conns.get(conn);
+      if (state === undefined || state.bindings.length === 0) continue;
+      out.push({
+        conn: conn.id,
+        hosts: state.bindings.map((b) => b.hostName ?? b.hostKeyFingerprint),
+        forwarded: isForwarded(state),
+        peer: describePeer(conn.peer) ?? null,
+      });
+    }
+    return out;
   }
 
   /** The agent's logger with the connection id bound (the connection's own logger is the server's). */
@@ -174,9 +195,7 @@ export class Agent implements FrameHandler {
     }
     const handler = this.handlers[req.type] as Handler<typeof req.type> | undefined;
     if (handler === undefined) {
-      if (req.type === 'remove-identity') {
-        this.log.info({ conn: conn.id, req: req.type }, 'card keys are removed with ssh-add -e READER, not ssh-add -d');
-      } else if (req.type === 'unknown') {
+      if (req.type === 'unknown') {
         this.log.debug({ conn: conn.id, code: req.code }, 'unknown message type');
       }
       return FAILURE;
@@ -351,6 +370,18 @@ export class Agent implements FrameHandler {
     return SUCCESS;
   }
 
+  /**
+   * draft-miller-ssh-agent §3.4 (ssh-add -d): a card key stays on its card and in the list; the
+   * card forgets that its PIN was verified (the stored PIN stays: ssh-add -e forgets it).
+   */
+  private async removeIdentity(keyBlob: Uint8Array, ctx: RequestContext): Promise<Response> {
+    if (this.keys?.removeIdentity === undefined || !(await this.keys.removeIdentity(keyBlob, ctx))) {
+      this.log.info({ conn: ctx.conn.id }, 'ssh-add -d of a key this agent does not hold');
+      return FAILURE;
+    }
+    return SUCCESS;
+  }
+
   /** draft-miller-ssh-agent §3.4 */
   private async removeAllIdentities(ctx: RequestContext): Promise<Response> {
     if (this.keys?.removeAllIdentities === undefined) {
@@ -408,6 +439,7 @@ export class Agent implements FrameHandler {
       case 'session-bind': {
         const state = this.stateOf(ctx.conn);
         state.bindAttempted = true;
+        this.bound.add(ctx.conn);
         const bindings = bindSession(state.bindings, ext);
         const last = bindings[bindings.length - 1];
         if (last !== undefined && bindings.length > state.bindings.length) await this.nameHost(last, ctx);

@@ -1,9 +1,10 @@
 import type { CardSession, SessionContext } from '../card/card-session.js';
-import { readCardKeys, signDigest as pskSignDigest, type CardOpenPgpKeys, type CardSlotKey } from '../card/openpgp/signature-key.js';
-import { PW1_81, PW1_82 } from '../card/openpgp/openpgp-card.js';
-import type { CardPublicKey } from '../card/openpgp/public-key.js';
+import { readCardKeys, readSignatureCounter, signDigest as pskSignDigest, type CardOpenPgpKeys, type CardSlotKey } from '../card/openpgp/signature-key.js';
+import { PW1_81, PW1_82, PW1_MIN_LENGTH } from '../card/openpgp/openpgp-card.js';
+import { describeAlgorithm, type CardPublicKey } from '../card/openpgp/public-key.js';
 import {
   AgentError,
+  KeychainError,
   PinBlockedError,
   PinRejectedError,
   PinRequiredError,
@@ -12,8 +13,10 @@ import {
   TouchTimeoutError,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { blockedMessage, decideStoredPin, decideTypedPin, wrongPinMessage, type PinOrigin } from '../pins/policy.js';
+import { blockedMessage, decideStoredPin, wrongPinMessage, type PinOrigin } from '../pins/policy.js';
 import type { Secret } from '../secret.js';
+import type { PinAnswer, PinPrompt } from '../notify/pin-prompt.js';
+import type { PinSource } from '../pins/pin-source.js';
 import { sha256Fingerprint } from '../ssh/fingerprint.js';
 import { sshSignatureVerifier } from '../ssh/verify.js';
 import { equalBytes } from '../wire/bytes.js';
@@ -22,14 +25,16 @@ import { UnknownCardError } from './card-manager.js';
 import { signPlanFor, sshKeyBlobOf, sshUnusableReason } from './card-ssh.js';
 import type { Constraint, Identity, KeyProvider, RequestContext } from './key-provider.js';
 import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from './defaults.js';
-import type { PinSource, UserNotifier } from './ports.js';
+import type { UserNotifier } from './ports.js';
+import type { CardReport } from './status-report.js';
 import type { OpenPgpKeyInfo, SignatureKeySource, SigningHash } from './openpgp-signing.js';
 import { HashAlgorithm } from '../openpgp/constants.js';
 import { keyFromParts } from '../openpgp/key.js';
 import { verifyRawSignature } from '../openpgp/verify.js';
 import type { OpenPgpKeyParts } from '../protocol/openpgp-extension.js';
 
-export type { PinSource, UserNotifier } from './ports.js';
+export type { UserNotifier } from './ports.js';
+export type { PinSource } from '../pins/pin-source.js';
 
 export interface CardKeyProviderOptions {
   readonly cards: CardManager;
@@ -38,6 +43,13 @@ export interface CardKeyProviderOptions {
   readonly notifier?: UserNotifier;
   /** Asks the user to allow one signature (ssh-add -c). */
   readonly confirm?: (message: string) => Promise<boolean>;
+  /** Why confirmations cannot be asked for now (no SSH_ASKPASS, no display), or undefined when they can. */
+  readonly confirmUnavailable?: () => string | undefined;
+  /**
+   * Asks for a card's PIN when a signature needs it and none is stored (pinentry or
+   * SSH_ASKPASS); undefined with --no-prompt.
+   */
+  readonly prompt?: PinPrompt;
   /** How long a signature may run before "touch your card" is shown. */
   readonly touchPromptAfterMs?: number;
   /**
@@ -59,6 +71,22 @@ export interface CardKeyProviderOptions {
 export { DEFAULT_CARD_IDLE_LOCK_SECONDS };
 const DEFAULT_LIST_FRESHNESS_MS = 1000;
 const DEFAULT_LIST_DEADLINE_MS = 25;
+
+/**
+ * Inside a card operation: PW1 must be verified and no stored PIN may be sent (none stored, or
+ * the card has one try left). The provider asks the user outside the PC/SC transaction (a
+ * prompt can take a minute; the card stays free for other programs meanwhile), or tells them
+ * to run ssh-add -s.
+ */
+class NeedPinError extends AgentError {
+  override readonly code = 'E_PIN_REQUIRED';
+  constructor(
+    message: string,
+    readonly retriesLeft: number,
+  ) {
+    super(message);
+  }
+}
 
 /** A signature made with a key the agent no longer had: the card's key changed under it. */
 export class StaleKeyError extends AgentError {
@@ -181,18 +209,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host);
     this.disarm(session);
     try {
-      const raw = await session.run('sign', async (op) => {
-        if (op.pinState(PW1_82) === 'not-verified') await this.verifyStoredPin(session, op);
-        try {
-          return await this.authenticate(session, op, data, plan.hash, host);
-        } catch (err) {
-          if (!(err instanceof SecurityStatusNotSatisfiedError)) throw err;
-          // The card wants PW1: first use, a reset by another application, or a PIN reset.
-          op.setPinState(PW1_82, 'not-verified');
-          await this.verifyStoredPin(session, op);
-          return await this.authenticate(session, op, data, plan.hash, host);
-        }
-      });
+      const raw = await this.withPin(session, 'sign', PW1_82, false, host, (op) => this.authenticate(session, op, data, plan.hash, host));
       const signature = plan.toSshSignature(raw);
       // Never hand out a signature that does not verify: the card's key may have changed.
       if (!view.verify(data, signature)) await this.signatureMismatch(session, view);
@@ -243,18 +260,15 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
       if (c.kind === 'lifetime') lifetime = c.seconds;
       else if (c.kind === 'confirm') confirm = true;
     }
-    if (confirm && this.opts.confirm === undefined) {
-      throw new PinRequiredError('confirmation (-c) was asked for, but there is no way to ask the user (set SSH_ASKPASS)');
+    const cannotConfirm = this.opts.confirm === undefined ? 'no confirmation program is configured' : this.opts.confirmUnavailable?.();
+    if (confirm && cannotConfirm !== undefined) {
+      throw new PinRequiredError(`confirmation (ssh-add -c) was asked for, but there is no way to ask the user: ${cannotConfirm}`);
     }
     this.disarm(session);
     try {
       await session.run('ssh-add -s', async (op) => {
         // A PIN the user just typed may use even the last try: the user chose to.
-        const decision = decideTypedPin({ ident: session.ident, retries: await op.pw1Retries() });
-        if (decision.action === 'refuse') {
-          this.opts.notifier?.notify({ title: decision.title, message: decision.message });
-          throw new PinBlockedError(decision.message, 0x6983);
-        }
+        this.refuseBlocked(session.ident, await op.pw1Retries());
         try {
           await op.verifyPw1(pin, PW1_82);
         } catch (err) {
@@ -263,7 +277,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
         }
       });
       try {
-        await this.opts.pins.remember(session.ident, pin, lifetime);
+        await this.opts.pins.keep(session.ident, pin, lifetime);
       } catch (err) {
         // The card accepted the PIN but we could not keep it: take the verification back.
         await this.lockCard(session, 'the PIN could not be stored');
@@ -291,17 +305,63 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     ctx.conn.log.info({ ident }, 'PIN forgotten');
   }
 
+  /** ssh-add -d of a card's key: the card forgets its verified PIN; the key stays listed (it is on the card). */
+  async removeIdentity(keyBlob: Uint8Array, ctx: RequestContext): Promise<boolean> {
+    const session = this.findByKeyBlob(keyBlob);
+    if (session === undefined) return false;
+    await this.lockCard(session, 'ssh-add -d');
+    ctx.conn.log.info({ ident: session.ident }, 'card locked (ssh-add -d): its key stays listed, it signs again once its PIN is verified');
+    return true;
+  }
+
   /** ssh-add -D: every card forgets its verified PIN, PINs in memory are forgotten; the keychain keeps its copies. */
   async removeAllIdentities(ctx: RequestContext): Promise<void> {
     this.confirmIdents.clear();
     await this.lockAll('ssh-add -D');
-    await this.opts.pins.forgetMemory?.();
+    this.opts.pins.forgetAllMemory();
     ctx.conn.log.info('every card locked and the PINs in memory forgotten (the keychain keeps its copies)');
   }
 
   /** The agent was locked (ssh-add -x): no card may stay open behind it. */
   async agentLocked(): Promise<void> {
     await this.lockAll('the agent was locked');
+  }
+
+  /**
+   * What `status` shows of every card: key, fingerprint, where its PIN is (and whether the agent
+   * knows it to be bad), the retry counter and signature counter read fresh with GET DATA (no PIN
+   * try), and whether the card is verified now. Reading a card that does not answer gives nulls.
+   */
+  async cardReports(): Promise<CardReport[]> {
+    const out: CardReport[] = [];
+    for (const session of this.opts.cards.list()) {
+      const view = this.view(session);
+      const aut = session.snapshot.applicationData.algorithms.aut;
+      let retries: number | null = null;
+      let counter: number | null = null;
+      try {
+        [retries, counter] = await session.run('status', async (op) => [await op.pw1Retries(), await readSignatureCounter(op.card.channel).catch(() => null)] as const);
+      } catch (err) {
+        this.opts.log.debug({ ident: session.ident, err: (err as Error).message }, 'status: the card did not answer');
+      }
+      const pin = await this.opts.pins.status(session.ident).catch((err: unknown) => ({ location: 'none' as const, storeError: (err as Error).message }));
+      out.push({
+        ident: session.ident,
+        reader: session.reader,
+        algorithm: aut === undefined ? 'none' : describeAlgorithm(aut),
+        fingerprint: view.fingerprint ?? null,
+        usable: view.unusable === undefined,
+        problem: view.unusable ?? null,
+        pin: { ...pin, knownBad: this.opts.pins.isKnownBad(session.ident) },
+        pinRetries: retries,
+        blocked: retries === 0,
+        signatureCounter: counter,
+        touch: session.snapshot.applicationData.touch.aut,
+        verified: session.pinState(PW1_82),
+        confirm: this.confirmIdents.has(session.ident),
+      });
+    }
+    return out;
   }
 
   /** The card's OpenPGP keys (signature, decryption, authentication), read once per read of the card. */
@@ -352,16 +412,9 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, options.purpose);
     this.disarm(session);
     try {
-      const raw = await session.run('PSO:CDS', async (op) => {
-        const cds = (): Promise<Uint8Array> => this.withTouchPrompt(session, host, () => pskSignDigest(op.card.channel, key.attributes, hash, digest));
-        if (oneSignature || op.pinState(PW1_81) === 'not-verified') await this.verifyStoredPin(session, op, PW1_81);
+      const raw = await this.withPin(session, 'PSO:CDS', PW1_81, oneSignature, host, async (op) => {
         try {
-          return await cds();
-        } catch (err) {
-          if (!(err instanceof SecurityStatusNotSatisfiedError)) throw err;
-          op.setPinState(PW1_81, 'not-verified');
-          await this.verifyStoredPin(session, op, PW1_81);
-          return await cds();
+          return await this.withTouchPrompt(session, host, () => pskSignDigest(op.card.channel, key.attributes, hash, digest));
         } finally {
           // "PW1 valid for one PSO:CDS": the card has forgotten it again.
           if (oneSignature) op.setPinState(PW1_81, 'not-verified');
@@ -388,19 +441,110 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     throw new UnknownCardError(`no card "${readerId}" is plugged in; ${plugged.length === 0 ? 'no cards are plugged in' : `plugged: ${plugged.join(', ')}`}`);
   }
 
+  /**
+   * Runs `work` on the card with PW1 (`mode`) verified: as it is when the card says so; else
+   * with the stored PIN under the rules that keep the card from blocking; else with a PIN the
+   * user types into a prompt (outside the PC/SC transaction), kept in memory, and in the
+   * keychain only when the user asked for that. `everyTime`: verify before each use (C4 "PW1
+   * valid for one PSO:CDS").
+   */
+  private async withPin<T>(session: CardSession, what: string, mode: typeof PW1_81 | typeof PW1_82, everyTime: boolean, host: string | undefined, work: (op: SessionContext) => Promise<T>): Promise<T> {
+    let need: NeedPinError;
+    try {
+      return await session.run(what, async (op) => {
+        if (everyTime || op.pinState(mode) === 'not-verified') await this.verifyStoredPin(session, op, mode);
+        try {
+          return await work(op);
+        } catch (err) {
+          if (!(err instanceof SecurityStatusNotSatisfiedError)) throw err;
+          // The card wants PW1: first use, a reset by another application, or a PIN reset.
+          op.setPinState(mode, 'not-verified');
+          await this.verifyStoredPin(session, op, mode);
+          return await work(op);
+        }
+      });
+    } catch (err) {
+      if (!(err instanceof NeedPinError)) throw err;
+      need = err;
+    }
+    const answer = await this.askPin(session, need, host);
+    try {
+      const result = await session.run(`${what} (PIN typed)`, async (op) => {
+        if (everyTime || op.pinState(mode) !== 'verified') {
+          // A waiter on the same prompt may find the card verified already by the first one.
+          const retries = await op.pw1Retries();
+          this.refuseBlocked(session.ident, retries);
+          try {
+            await op.verifyPw1(answer.pin, mode);
+          } catch (err) {
+            this.reportPinFailure(session.ident, err, 'typed');
+            throw err;
+          }
+        }
+        return work(op);
+      });
+      const where = await this.opts.pins.keep(session.ident, answer.pin, undefined, { memoryOnly: !answer.store });
+      this.opts.log.info({ ident: session.ident, where }, answer.store ? 'PIN typed into the prompt, accepted by the card and stored' : 'PIN typed into the prompt, accepted by the card and kept in memory');
+      return result;
+    } finally {
+      answer.pin.wipe();
+    }
+  }
+
+  /** Asks the user for the PIN, or says why not (no prompt, cancelled) with the ssh-add -s hint. */
+  private async askPin(session: CardSession, need: NeedPinError, host: string | undefined): Promise<Exclude<PinAnswer, 'cancelled'>> {
+    const ident = session.ident;
+    const prompt = this.opts.prompt;
+    const method = prompt?.method();
+    if (prompt === undefined || method === undefined || method.kind === 'none') {
+      this.opts.notifier?.notify({ title: 'PIN needed', message: need.message });
+      throw new PinRequiredError(method?.kind === 'none' ? `${need.message} (no way to ask here: ${method.reason})` : need.message);
+    }
+    const pw = session.snapshot.applicationData.pwStatus;
+    const answer = await prompt.askPin({
+      ident,
+      nickname: await this.opts.pins.nickname(ident).catch(() => undefined),
+      retriesLeft: need.retriesLeft,
+      host,
+      minLength: PW1_MIN_LENGTH,
+      maxLength: pw !== undefined && pw.maxLengthPw1 > 0 ? pw.maxLengthPw1 : 127,
+    });
+    if (answer === 'cancelled') throw new PinRequiredError(`the PIN prompt for card ${ident} was cancelled; the card was not touched`);
+    return answer;
+  }
+
+  private refuseBlocked(ident: string, retries: number): void {
+    if (retries > 0) return;
+    const message = blockedMessage(ident);
+    this.opts.log.error({ ident }, message);
+    this.opts.notifier?.notify({ title: 'Card blocked', message });
+    throw new PinBlockedError(message, 0x6983);
+  }
+
   /** Verifies PW1 (82, or 81 for PSO:CDS) with the stored PIN, following the rules that keep the card from blocking. */
   private async verifyStoredPin(session: CardSession, op: SessionContext, mode: typeof PW1_81 | typeof PW1_82 = PW1_82): Promise<void> {
     const ident = session.ident;
-    const pin = await this.opts.pins.get(ident);
     const retries = await op.pw1Retries();
-    const decision = decideStoredPin({ ident, hasPin: pin !== undefined, knownBad: false, retries });
-    if (decision.action === 'refuse') {
-      this.opts.notifier?.notify({ title: decision.title, message: decision.message });
-      if (decision.reason === 'blocked') {
-        this.opts.log.error({ ident }, decision.message);
-        throw new PinBlockedError(decision.message, 0x6983);
+    this.refuseBlocked(ident, retries);
+    const knownBad = this.opts.pins.isKnownBad(ident);
+    let pin: Secret | undefined;
+    if (!knownBad) {
+      try {
+        pin = await this.opts.pins.get(ident);
+      } catch (err) {
+        if (!(err instanceof KeychainError)) throw err;
+        this.opts.log.warn({ ident, err: err.message }, 'the keychain could not be asked for the PIN');
       }
-      throw new PinRequiredError(decision.message);
+    }
+    const decision = decideStoredPin({ ident, hasPin: pin !== undefined, knownBad, retries });
+    if (decision.action === 'refuse') {
+      pin?.wipe();
+      // A PIN the card rejected is not replaced by a prompt: the user says when with ssh-add -s.
+      if (decision.reason === 'known-bad') {
+        this.opts.notifier?.notify({ title: decision.title, message: decision.message });
+        throw new PinRequiredError(decision.message);
+      }
+      throw new NeedPinError(decision.message, retries);
     }
     try {
       await op.verifyPw1(pin!, mode);
@@ -409,6 +553,8 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
       // Whatever the card answered, this PIN is never sent again.
       if (err instanceof PinRejectedError) await this.opts.pins.rejected(ident);
       throw err;
+    } finally {
+      pin!.wipe();
     }
   }
 

@@ -66,6 +66,8 @@ export interface KeyProvider {
    * Without it the agent answers SSH_AGENT_FAILURE.
    */
   removeAllIdentities?(ctx: RequestContext): Promise<void>;
+  /** Optional. ssh-add -d of one key: true when it was ours (and is dealt with). */
+  removeIdentity?(keyBlob: Uint8Array, ctx: RequestContext): Promise<boolean>;
   /** Optional. The agent was locked (ssh-add -x): take back what the keys could do meanwhile. */
   agentLocked?(): Promise<void>;
 }

@@ -4,6 +4,8 @@ import { PcscConnection } from '../card/pcsc/pcsc-connection.js';
 import { PcscMonitor } from '../card/pcsc/pcsc-monitor.js';
 import { getLogger, type Logger } from '../log.js';
 import { askpassConfirm } from '../notify/askpass-confirm.js';
+import { askpassProgram } from '../notify/confirm.js';
+import { UserPinPrompt } from '../notify/pin-prompt.js';
 import { DesktopNotifier, LogOnlyNotifier } from '../notify/notifier.js';
 import { CardStateConfig, cardStateConfigPath } from '../pins/card-state-config.js';
 import { KeychainPins, OsKeychain, type Keychain } from '../pins/keychain-pins.js';
@@ -33,6 +35,12 @@ export interface KeySourceOptions {
   readonly cardWaitSeconds?: number | undefined;
   /** Only look at the cards (status): never make a card forget a PIN the running agent may rely on. */
   readonly readOnly?: boolean;
+  /** --no-prompt: never ask for a PIN; signing without one fails with the ssh-add -s hint. */
+  readonly prompt?: boolean;
+  /** --pinentry PROGRAM (otherwise the one GnuPG would use). */
+  readonly pinentry?: string | undefined;
+  /** --store-pins: whether a PIN typed into the prompt goes to the keychain (ask, always, never). */
+  readonly storePins?: 'ask' | 'always' | 'never' | undefined;
 }
 
 export interface KeySource {
@@ -65,14 +73,22 @@ const CLOSE_BOUND_MS = 5000;
  */
 export async function createKeySource(options: KeySourceOptions): Promise<KeySource> {
   const cards = new CardManager({ log: getLogger('card'), traceApdus: true });
-  const pins = new KeychainPins(options.keychain ?? new OsKeychain(), new CardStateConfig(cardStateConfigPath(options.env)), getLogger('pins'));
   const notifyLog = getLogger('notify');
+  const notifier = options.notify === false ? new LogOnlyNotifier(notifyLog) : new DesktopNotifier(notifyLog);
+  const pins = new KeychainPins(options.keychain ?? new OsKeychain(options.env, { log: getLogger('pins') }), new CardStateConfig(cardStateConfigPath(options.env)), getLogger('pins'), { notifier });
   const provider = new CardKeyProvider({
     cards,
     pins,
     log: getLogger('agent'),
-    notifier: options.notify === false ? new LogOnlyNotifier(notifyLog) : new DesktopNotifier(notifyLog),
+    notifier,
     confirm: askpassConfirm(options.env, getLogger('agent')),
+    confirmUnavailable: () => {
+      const how = askpassProgram(options.env);
+      return 'refused' in how ? how.refused : undefined;
+    },
+    ...(options.prompt === false || options.readOnly === true
+      ? {}
+      : { prompt: new UserPinPrompt({ env: options.env, log: notifyLog, pinentry: options.pinentry, store: options.storePins ?? 'ask' }) }),
     idleLockMs: (options.cardIdleLockSeconds ?? DEFAULT_CARD_IDLE_LOCK_SECONDS) * 1000,
     lockCards: options.readOnly !== true,
   });

@@ -50,6 +50,9 @@ export interface CliOptions {
   readonly cardIdleLock?: number;
   readonly cardWait?: number;
   readonly forwarded?: ForwardedPolicy;
+  readonly prompt?: boolean;
+  readonly pinentry?: string;
+  readonly storePins?: 'ask' | 'always' | 'never';
 }
 
 export const EXAMPLES = `
@@ -178,6 +181,9 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
         .default(DEFAULT_CARD_WAIT_SECONDS)
         .argParser(parseSeconds),
     )
+    .addOption(new Option('--no-prompt', 'never ask for a PIN: a card without a stored one fails with the ssh-add -s hint'))
+    .addOption(new Option('--pinentry <program>', 'the pinentry to ask for PINs with (default: the one GnuPG would use, else SSH_ASKPASS)'))
+    .addOption(new Option('--store-pins <when>', 'keep a PIN typed into the prompt in the keychain: ask, always or never').choices(['ask', 'always', 'never']).default('ask'))
     .addOption(new Option('--forwarded <policy>', 'requests through ssh -A: allow, confirm (ask via SSH_ASKPASS; the default) or deny').choices(FORWARDED_POLICIES))
     .addOption(new Option('--log-format <format>', 'log lines as text or json (default: text on terminals, in files and journald)').choices(LOG_FORMATS))
     .addOption(new Option('--log-file <file>', 'log to FILE instead of stderr (appended, rotated at 1 MiB, 3 old files kept)'))
@@ -192,8 +198,9 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
 
   const status = program
     .command('status')
-    .description('show each plugged card: ident, reader, key, fingerprint, PIN stored, PIN retries, touch policy')
-    .addOption(new Option('--json', 'print JSON'));
+    .description("show each card (from the running agent when one answers): key, fingerprint, where its PIN is, tries left, signature counter, bound sessions")
+    .addOption(new Option('--json', 'print JSON'))
+    .addOption(new Option('--no-agent', 'read the cards directly even when an agent answers'));
   simulateOptions(status, false);
   status.allowExcessArguments(false).action(async (opts: StatusCliOptions, cmd: Command) => {
     checkSimulateOptions(cmd);
@@ -298,6 +305,9 @@ interface DaemonArgOptions {
   readonly cardIdleLock?: number;
   readonly cardWait?: number;
   readonly forwarded?: ForwardedPolicy;
+  readonly prompt?: boolean;
+  readonly pinentry?: string;
+  readonly storePins?: 'ask' | 'always' | 'never';
 }
 
 /** The options the background daemon (or a service unit) must be started with again. */
@@ -310,6 +320,9 @@ function daemonArgsOf(opts: DaemonArgOptions): string[] {
   if (opts.cardIdleLock !== undefined) args.push('--card-idle-lock', String(opts.cardIdleLock));
   if (opts.cardWait !== undefined) args.push('--card-wait', String(opts.cardWait));
   if (opts.forwarded !== undefined) args.push('--forwarded', opts.forwarded);
+  if (opts.prompt === false) args.push('--no-prompt');
+  if (opts.pinentry !== undefined) args.push('--pinentry', opts.pinentry);
+  if (opts.storePins !== undefined && opts.storePins !== 'ask') args.push('--store-pins', opts.storePins);
   return args;
 }
 
@@ -377,6 +390,9 @@ async function runAgent(opts: CliOptions, io: CliIo): Promise<number> {
     ...(opts.cardIdleLock === undefined ? {} : { cardIdleLockSeconds: opts.cardIdleLock }),
     ...(opts.cardWait === undefined ? {} : { cardWaitSeconds: opts.cardWait }),
     ...(opts.forwarded === undefined ? {} : { forwarded: opts.forwarded }),
+    prompt: opts.prompt !== false,
+    ...(opts.pinentry === undefined ? {} : { pinentry: opts.pinentry }),
+    ...(opts.storePins === undefined ? {} : { storePins: opts.storePins }),
   });
 }
 
@@ -389,6 +405,7 @@ function quietLogging(io: CliIo): void {
 
 interface StatusCliOptions {
   readonly json?: boolean;
+  readonly agent?: boolean;
   readonly simulate?: boolean;
   readonly simulateAlgo?: string;
   readonly simulateState?: string;
@@ -402,7 +419,7 @@ async function runStatusCommand(opts: StatusCliOptions, io: CliIo): Promise<numb
   quietLogging(io);
   const simulate = opts.simulate === true ? { algorithm: (opts.simulateAlgo ?? 'ed25519') as SimAlgorithm, statePath: opts.simulateState } : undefined;
   const { runStatus } = await import('./commands/status.js');
-  return runStatus({ env: io.env, stdout: io.stdout, json: opts.json === true, simulate });
+  return runStatus({ env: io.env, stdout: io.stdout, json: opts.json === true, simulate, agent: opts.agent !== false });
 }
 
 /** Runs the CLI; returns the exit code. Every error ends here as one line on stderr. */

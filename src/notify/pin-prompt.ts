@@ -113,7 +113,12 @@ export class UserPinPrompt implements PinPrompt {
 
   method(): PromptMethod {
     if (this.opts.usePinentry !== false) {
-      const program = this.opts.pinentry ?? findPinentry(this.env, this.opts.pinentryDefaults ?? DEFAULT_PINENTRY_PATHS);
+      if (this.opts.pinentry !== undefined) return { kind: 'pinentry', program: this.opts.pinentry };
+      // A daemon has no terminal: the pinentry GnuPG would pick (often pinentry-curses, or a
+      // GTK one that falls back to curses) can only ask on a graphical session there. An explicit
+      // --pinentry is trusted as given.
+      const graphical = process.platform === 'darwin' || process.platform === 'win32' || (this.env['DISPLAY'] ?? '') !== '' || (this.env['WAYLAND_DISPLAY'] ?? '') !== '';
+      const program = graphical ? findPinentry(this.env, this.opts.pinentryDefaults ?? DEFAULT_PINENTRY_PATHS) : undefined;
       if (program !== undefined) return { kind: 'pinentry', program };
     }
     const askpass = askpassProgram(this.env, this.opts.askpassDefaults ?? DEFAULT_ASKPASS_PATHS);

@@ -3,7 +3,7 @@ import type { Notifier } from '../notify/notifier.js';
 import type { Secret } from '../secret.js';
 import type { CardStateConfig } from './card-state-config.js';
 import { KeyringPinStore, OsKeychain, type EphemeralPins, type KeyringBackend } from './keyring-pin-store.js';
-import { PinRegistry, type SetResult } from './pin-registry.js';
+import { PinRegistry, type KeepOptions, type SetResult } from './pin-registry.js';
 import type { PinSource } from './pin-source.js';
 
 export { KEYCHAIN_SERVICE, OsKeychain } from './keyring-pin-store.js';
@@ -32,8 +32,8 @@ export class KeychainPins extends PinRegistry implements PinSource {
     this.store = store;
   }
 
-  keep(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<SetResult> {
-    return this.set(ident, pin, { lifetimeSeconds });
+  keep(ident: string, pin: Secret, lifetimeSeconds: number | undefined, opts: KeepOptions = {}): Promise<SetResult> {
+    return this.set(ident, pin, { lifetimeSeconds, ...opts });
   }
 
   /** keep() for the provider of today, which does not look at where the PIN went. */

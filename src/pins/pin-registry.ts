@@ -59,6 +59,14 @@ export interface PinRegistryOptions {
 /** What set() did with a PIN. */
 export type SetResult = 'memory' | 'memory-until-exit' | 'keychain' | 'config' | 'kernel-keyring';
 
+export interface KeepOptions {
+  /**
+   * Keep the PIN in memory for the agent's life and store it nowhere (a PIN typed into a prompt
+   * when the user did not ask to store it).
+   */
+  readonly memoryOnly?: boolean;
+}
+
 /**
  * Every PIN the agent knows, in one place. Ownership (see src/secret.ts): PINs passed in are
  * lent (the registry keeps its own copies); PINs handed out are fresh copies the caller wipes.
@@ -120,9 +128,13 @@ export class PinRegistry {
    * nothing (Pinentry) — in memory for the agent's life, said at warn level and to the notifier.
    * Clears the known-bad mark. Never throws for an unreachable keychain.
    */
-  async set(ident: string, pin: Secret, opts: { lifetimeSeconds?: number | undefined } = {}): Promise<SetResult> {
+  async set(ident: string, pin: Secret, opts: { lifetimeSeconds?: number | undefined } & KeepOptions = {}): Promise<SetResult> {
     const key = normalizeIdent(ident);
     this.bad.delete(key);
+    if (opts.memoryOnly === true && opts.lifetimeSeconds === undefined) {
+      await this.keepUntilExit(key, pin);
+      return 'memory-until-exit';
+    }
     if (opts.lifetimeSeconds !== undefined) {
       await this.memory.set(key, pin, opts.lifetimeSeconds);
       this.untilExit.delete(key);

@@ -1,5 +1,5 @@
 import type { Secret } from '../secret.js';
-import type { PinLocation, PinStatus, SetResult } from './pin-registry.js';
+import type { KeepOptions, PinLocation, PinStatus, SetResult } from './pin-registry.js';
 
 /**
  * The port the card key provider uses for PINs (KeychainPins implements it). Ownership follows
@@ -14,7 +14,7 @@ export interface PinSource {
    * `lifetimeSeconds` when given. Answers where it went ('memory-until-exit' when no keychain
    * was reachable: the user has been told). Never fails for an unreachable keychain.
    */
-  keep(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<SetResult>;
+  keep(ident: string, pin: Secret, lifetimeSeconds: number | undefined, opts?: KeepOptions): Promise<SetResult>;
   /** The card rejected the PIN we sent: never send it again (until remember/forget). */
   rejected(ident: string): Promise<void>;
   /** ssh-add -e: memory first, then the stored copy; throws KeychainError (with the reason) when that cannot be deleted. */

@@ -6,7 +6,8 @@ import { sshUnusableReason } from '../../src/agent/card-ssh.js';
 import type { RequestContext } from '../../src/agent/key-provider.js';
 import { CardLimitError, KdfUnavailableError, PinFormatError } from '../../src/card/openpgp/openpgp-card.js';
 import { AgentError, PinBlockedError, PinIncorrectError, PinRejectedError, PinRequiredError } from '../../src/errors.js';
-import { SessionPins } from '../../src/pins/session-pins.js';
+import { TestPins } from './test-pins.js';
+import type { PinAnswer, PinPrompt, PinRequest } from '../../src/notify/pin-prompt.js';
 import { Secret } from '../../src/secret.js';
 import { VirtualCard } from '../../src/simulator/virtual-card.js';
 import { verifySshSignature } from '../../src/ssh/verify.js';
@@ -31,14 +32,16 @@ interface SetupOptions {
   card?: Parameters<typeof VirtualCard.create>[0];
   idleLockMs?: number;
   confirm?: (message: string) => Promise<boolean>;
-  pins?: SessionPins;
+  confirmUnavailable?: () => string | undefined;
+  prompt?: PinPrompt;
+  pins?: TestPins;
 }
 
 async function setup(opts: SetupOptions = {}) {
   const card = await VirtualCard.create({ authAlgorithm: opts.algo ?? 'ed25519', ...opts.card });
   const transport = new FakePcscTransport(card);
   const cards = new CardManager({ log: silent });
-  const pins = opts.pins ?? new SessionPins();
+  const pins = opts.pins ?? new TestPins();
   const notes = new Notes();
   const provider = new CardKeyProvider({
     cards,
@@ -48,9 +51,11 @@ async function setup(opts: SetupOptions = {}) {
     idleLockMs: opts.idleLockMs ?? 60_000,
     listDeadlineMs: 10_000,
     ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }),
+    ...(opts.confirmUnavailable === undefined ? {} : { confirmUnavailable: opts.confirmUnavailable }),
+    ...(opts.prompt === undefined ? {} : { prompt: opts.prompt }),
   });
   const session = (await cards.attach('reader 0', async () => transport))!;
-  if (opts.pin !== undefined) await pins.remember(session.ident, new Secret(opts.pin), undefined);
+  if (opts.pin !== undefined) await pins.keep(session.ident, new Secret(opts.pin), undefined);
   const blob = (): Uint8Array => provider.view(session).keyBlob!;
   return { card, transport, cards, session, pins, provider, notes, blob };
 }
@@ -144,7 +149,7 @@ describe('CardKeyProvider: never a stale key', () => {
     delete card.state.keys.aut;
     const transport = new FakePcscTransport(card);
     const cards = new CardManager({ log: silent });
-    const provider = new CardKeyProvider({ cards, pins: new SessionPins(), log: silent, listDeadlineMs: 10_000 });
+    const provider = new CardKeyProvider({ cards, pins: new TestPins(), log: silent, listDeadlineMs: 10_000 });
     const session = (await cards.attach('r', async () => transport))!;
     expect(session.snapshot.authKeyProblem).toMatch(/no authentication key/);
     expect(await provider.listIdentities(ctx)).toEqual([]);
@@ -214,6 +219,17 @@ describe('CardKeyProvider: the card is never left open', () => {
     }
   });
 
+  it('ssh-add -d of the card key: the card forgets its PIN, the key stays listed, the stored PIN stays', async () => {
+    const { provider, blob, card, pins, session } = await setup({ pin: '123456' });
+    await provider.sign(blob(), DATA, 0, ctx);
+    expect(await provider.removeIdentity(blob(), ctx)).toBe(true);
+    const direct = await card.process(Uint8Array.from([0x00, 0x88, 0x00, 0x00, 0x04, 1, 2, 3, 4, 0x00]));
+    expect(Buffer.from(direct.subarray(-2)).toString('hex')).toBe('6982');
+    expect(await provider.listIdentities(ctx)).toHaveLength(1);
+    expect((await pins.status(session.ident)).location).not.toBe('none');
+    expect(await provider.removeIdentity(new Uint8Array([0, 0, 0, 1, 0x61]), ctx)).toBe(false);
+  });
+
   it('ssh-add -s -t: when the lifetime ends the PIN is gone and the card forgets it', async () => {
     vi.useFakeTimers();
     const { provider, pins, session, transport } = await setup();
@@ -226,8 +242,8 @@ describe('CardKeyProvider: the card is never left open', () => {
   });
 
   it('if the PIN cannot be stored after the card accepted it, the card forgets it again', async () => {
-    const pins = new SessionPins();
-    pins.remember = async () => {
+    const pins = new TestPins();
+    pins.keep = async () => {
       throw new AgentError('keychain refused');
     };
     const { provider, session, card } = await setup({ pins });
@@ -391,5 +407,93 @@ describe('CardKeyProvider: cards and other programs', () => {
     const outcome = expect(signing).rejects.toThrow(/not touched in time/);
     await vi.advanceTimersByTimeAsync(15_000);
     await outcome;
+  });
+});
+
+/** A prompt that answers from a script, one question at a time per card (as UserPinPrompt does). */
+class ScriptedPrompt implements PinPrompt {
+  readonly asked: PinRequest[] = [];
+  private open: Promise<PinAnswer> | undefined;
+  constructor(private readonly answer: () => PinAnswer | Promise<PinAnswer>) {}
+  method() {
+    return { kind: 'askpass' as const, program: '/scripted' };
+  }
+  askPin(req: PinRequest): Promise<PinAnswer> {
+    this.asked.push(req);
+    this.open ??= Promise.resolve(this.answer()).finally(() => setImmediate(() => (this.open = undefined)));
+    return this.open.then((a) => (a === 'cancelled' ? a : { pin: new Secret(a.pin.reveal()), store: a.store }));
+  }
+}
+
+describe('CardKeyProvider: a PIN prompt when none is stored (issue #9)', () => {
+  it('asks once, naming the card and the tries left; the PIN verified on the card is kept in memory only unless the user asked to store it', async () => {
+    const prompt = new ScriptedPrompt(() => ({ pin: new Secret('123456'), store: false }));
+    const { provider, blob, pins, session, card } = await setup({ prompt });
+    const sig = await provider.sign(blob(), DATA, 0, ctx);
+    expect(verifySshSignature(blob(), DATA, sig!)).toBe(true);
+    expect(prompt.asked).toEqual([expect.objectContaining({ ident: session.ident, retriesLeft: 3, minLength: 6 })]);
+    expect((await pins.status(session.ident)).location).toBe('memory-until-exit');
+    expect(await pins.keychain.get(session.ident)).toBeUndefined();
+    expect(card.state.retries.pw1).toBe(3);
+    expect(await provider.sign(blob(), DATA, 0, ctx)).not.toBeNull();
+    expect(prompt.asked).toHaveLength(1);
+  });
+
+  it('"store it" puts the PIN in the keychain', async () => {
+    const prompt = new ScriptedPrompt(() => ({ pin: new Secret('123456'), store: true }));
+    const { provider, blob, pins, session } = await setup({ prompt });
+    await provider.sign(blob(), DATA, 0, ctx);
+    expect((await pins.keychain.get(session.ident))?.revealString()).toBe('123456');
+  });
+
+  it('a cancelled prompt fails the request without touching the card', async () => {
+    const prompt = new ScriptedPrompt(() => 'cancelled');
+    const { provider, blob, transport, card } = await setup({ prompt });
+    const mark = transport.log.length;
+    await expect(provider.sign(blob(), DATA, 0, ctx)).rejects.toThrow(/cancelled; the card was not touched/);
+    expect(transport.apdusSince(mark).filter((a) => a.startsWith('0020'))).toEqual([]);
+    expect(card.state.retries.pw1).toBe(3);
+  });
+
+  it('two signatures arriving together wait on one prompt; the PIN is verified once', async () => {
+    let release: (a: PinAnswer) => void = () => undefined;
+    const prompt = new ScriptedPrompt(() => new Promise<PinAnswer>((r) => (release = r)));
+    const { provider, blob, transport } = await setup({ prompt });
+    const mark = transport.log.length;
+    const both = Promise.all([provider.sign(blob(), DATA, 0, ctx), provider.sign(blob(), DATA, 0, ctx)]);
+    await vi.waitFor(() => expect(prompt.asked).toHaveLength(2));
+    release({ pin: new Secret('123456'), store: false });
+    const [a, b] = await both;
+    expect(verifySshSignature(blob(), DATA, a!) && verifySshSignature(blob(), DATA, b!)).toBe(true);
+    expect(transport.apdusSince(mark).filter((x) => x.startsWith('00200082'))).toHaveLength(1);
+  });
+
+  it('with one try left a stored PIN is not sent, but the user may type it: the prompt says it is the last try', async () => {
+    const prompt = new ScriptedPrompt(() => ({ pin: new Secret('123456'), store: false }));
+    const { provider, blob, card } = await setup({ prompt, pin: '123456' });
+    card.state.retries.pw1 = 1;
+    expect(await provider.sign(blob(), DATA, 0, ctx)).not.toBeNull();
+    expect(prompt.asked[0]?.retriesLeft).toBe(1);
+    expect(card.state.retries.pw1).toBe(3);
+  });
+
+  it('a wrong typed PIN costs one try and is not kept; a card whose stored PIN was rejected is not prompted for', async () => {
+    const prompt = new ScriptedPrompt(() => ({ pin: new Secret('000000'), store: true }));
+    const { provider, blob, card, pins, session } = await setup({ prompt });
+    await expect(provider.sign(blob(), DATA, 0, ctx)).rejects.toBeInstanceOf(PinIncorrectError);
+    expect(card.state.retries.pw1).toBe(2);
+    expect((await pins.status(session.ident)).location).toBe('none');
+    const bad = await setup({ prompt, pin: '999999' });
+    await expect(bad.provider.sign(bad.blob(), DATA, 0, ctx)).rejects.toBeInstanceOf(PinIncorrectError);
+    const asked = prompt.asked.length;
+    await expect(bad.provider.sign(bad.blob(), DATA, 0, ctx)).rejects.toThrow(/was rejected by the card/);
+    expect(prompt.asked).toHaveLength(asked);
+  });
+
+  it('-c is refused when there is no way to confirm, before the PIN reaches the card', async () => {
+    const { provider, session, transport } = await setup({ confirm: async () => true, confirmUnavailable: () => 'SSH_ASKPASS is not set' });
+    const mark = transport.log.length;
+    await expect(provider.addSmartcardKey(session.ident, new Secret('123456'), [{ kind: 'confirm' }], ctx)).rejects.toThrow(/no way to ask the user: SSH_ASKPASS is not set/);
+    expect(transport.apdusSince(mark)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { CardKeyProvider, type PinSource } from '../../src/agent/card-key-provider.js';
+import { CardKeyProvider } from '../../src/agent/card-key-provider.js';
 import { CardManager } from '../../src/agent/card-manager.js';
 import { openPgpExtensions } from '../../src/agent/openpgp-signing.js';
 import { decodeQueryReply } from '../../src/protocol/extension.js';
@@ -14,24 +14,7 @@ import type { SimAlgorithm } from '../../src/simulator/card-keys.js';
 import { VirtualCard, type VirtualCardOptions } from '../../src/simulator/virtual-card.js';
 import { FakePcscTransport } from '../card/fake-pcsc-transport.js';
 import { ask, makeAgent, makeConn, type LogLine } from './helpers.js';
-
-class MemoryPins implements PinSource {
-  readonly pins = new Map<string, string>();
-  readonly bad = new Set<string>();
-  async get(ident: string): Promise<Secret | undefined> {
-    const p = this.pins.get(ident);
-    return p === undefined || this.bad.has(ident) ? undefined : new Secret(p);
-  }
-  async remember(ident: string, pin: Secret): Promise<void> {
-    this.pins.set(ident, pin.revealString());
-  }
-  async rejected(ident: string): Promise<void> {
-    this.bad.add(ident);
-  }
-  async forget(ident: string): Promise<void> {
-    this.pins.delete(ident);
-  }
-}
+import { TestPins } from './test-pins.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -39,12 +22,12 @@ async function setup(options: VirtualCardOptions, pin: string | null = '123456')
   const v = await VirtualCard.create(options);
   const t = new FakePcscTransport(v);
   const cards = new CardManager({ log: silent });
-  const pins = new MemoryPins();
+  const pins = new TestPins();
   const logs: LogLine[] = [];
   const log = pino({ level: 'debug' }, { write: (s: string) => void logs.push(JSON.parse(s) as LogLine) });
   const provider = new CardKeyProvider({ cards, pins, log, idleLockMs: 60_000 });
   const entry = (await cards.attach('virtual', async () => t))!;
-  if (pin !== null) pins.pins.set(entry.ident, pin);
+  if (pin !== null) await pins.keep(entry.ident, new Secret(pin), undefined);
   const extensions = openPgpExtensions(provider, log);
   const { agent } = makeAgent({ extensions });
   return { v, t, entry, pins, agent, logs, conn: makeConn() };

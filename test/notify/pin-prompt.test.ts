@@ -119,9 +119,14 @@ describe('PIN prompt through a pinentry (Assuan)', () => {
     expect(findPinentry({ GNUPGHOME: gnupg }, [])).toBe(program);
     expect(findPinentry({ GNUPGHOME: join(dir, 'none') }, ['/nonexistent/a', program])).toBe(program);
     expect(findPinentry({ GNUPGHOME: join(dir, 'none') }, ['/nonexistent/a'])).toBeUndefined();
-    const viaConf = new UserPinPrompt({ env: { GNUPGHOME: gnupg, FAKE_PINENTRY_PINS: '111111', PATH: process.env['PATH'] }, log: silent, store: 'never', pinentryDefaults: [] });
+    const viaConf = new UserPinPrompt({ env: { GNUPGHOME: gnupg, FAKE_PINENTRY_PINS: '111111', PATH: process.env['PATH'], DISPLAY: ':0' }, log: silent, store: 'never', pinentryDefaults: [] });
     expect(viaConf.method()).toEqual({ kind: 'pinentry', program });
     expect(pinOf(await viaConf.askPin(REQ))).toBe('111111');
+    // Without a graphical session the agent (a daemon, no terminal) does not try the pinentry
+    // GnuPG would pick: pinentry-curses could not ask. An explicit --pinentry is used as given.
+    const noDisplay = new UserPinPrompt({ env: { GNUPGHOME: gnupg, PATH: process.env['PATH'] }, log: silent, store: 'never', pinentryDefaults: [], askpassDefaults: [] });
+    expect(noDisplay.method().kind).toBe('none');
+    expect(new UserPinPrompt({ env: {}, log: silent, pinentry: program, askpassDefaults: [] }).method()).toEqual({ kind: 'pinentry', program });
   });
 });
 

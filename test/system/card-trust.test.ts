@@ -228,7 +228,7 @@ describeWithSandbox('the card layer with other applications, idle locks and a hu
     expect(failures).toEqual([]);
     expect(runs).toBeGreaterThan(5);
     // Read beside the running agent with GET DATA C4 (no PIN try).
-    const status = JSON.parse((await runCli(['status', '--json'], { env: cleanEnv(sandbox.env()) })).stdout) as { pinRetries: number }[];
-    expect(status[0]!.pinRetries).toBe(3);
+    const status = JSON.parse((await runCli(['status', '--json', '--no-agent'], { env: cleanEnv(sandbox.env()) })).stdout) as { cards: { pinRetries: number }[] };
+    expect(status.cards[0]!.pinRetries).toBe(3);
   });
 });

@@ -114,8 +114,8 @@ describeWithTools('PINs in the OS keychain (gnome-keyring), ssh-add -s/-e/-t, ne
     const r = await runCli(['status', '--json', '--simulate', '--simulate-state', join(dir, 'card.json')], { env: cleanEnv(keyring.env) });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const [card] = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-    expect(card).toMatchObject({ ident, algorithm: 'EdDSA ed25519', usable: true, pin: 'keychain', pinRetries: 3, touch: 'off' });
+    const [card] = (JSON.parse(r.stdout) as { cards: Array<Record<string, unknown>> }).cards;
+    expect(card).toMatchObject({ ident, algorithm: 'EdDSA ed25519', usable: true, pin: { location: 'keychain', knownBad: false }, pinRetries: 3, blocked: false, touch: 'off' });
     expect(card!['fingerprint']).toMatch(/^SHA256:/);
   });
 

@@ -206,7 +206,7 @@ describeWithSandbox('scripts/pcsc-sandbox: a private pcscd that leaves the machi
     const cards = async (sb: PcscSandbox): Promise<Array<{ ident: string; key?: unknown }>> => {
       const r = await runCli(['status', '--json'], { env: cleanEnv(sb.env()) });
       expect(r.code).toBe(0);
-      return JSON.parse(r.stdout) as Array<{ ident: string }>;
+      return (JSON.parse(r.stdout) as { cards: Array<{ ident: string }> }).cards;
     };
     const serialOf = async (sb: PcscSandbox): Promise<string> =>
       ((JSON.parse(await readFile(sb.statePath('card'), 'utf8')) as { serial: number }).serial.toString(16).toUpperCase().padStart(8, '0'));

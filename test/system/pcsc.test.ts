@@ -129,14 +129,35 @@ describeWithSandbox('real cards over pcscd + vpcd: hot-plug, resets, pcscd resta
   });
 
   it('status reads every card over PC/SC beside the running agent, without spending a PIN try', async () => {
-    const r = await runCli(['status', '--json'], { env: cleanEnv(sandbox.env()) });
+    const r = await runCli(['status', '--json', '--no-agent'], { env: cleanEnv(sandbox.env()) });
     expect(r.code).toBe(0);
-    const cards = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    const out = JSON.parse(r.stdout) as { source: string; cards: Array<Record<string, unknown>> };
+    expect(out.source).toBe('cards');
+    const cards = out.cards;
     expect(cards.map((c) => c['reader']).sort()).toEqual(['OCA Virtual Reader 00 00', 'OCA Virtual Reader 00 01']);
     for (const c of cards) {
       expect(c).toMatchObject({ usable: true, pinRetries: 3 });
       expect(c['fingerprint']).toMatch(/^SHA256:/);
     }
     expect(cards.find((c) => c['reader'] === 'OCA Virtual Reader 00 01')?.['touch']).toBe('on');
+  });
+
+  it('status asks the running agent: its PINs in memory, whether each card is verified now, the signature counter, bound sessions', async () => {
+    const r = await runCli(['status', '--json'], { env: cleanEnv({ ...sandbox.env(), SSH_AUTH_SOCK: agent.socketPath }) });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { source: string; agent: { pid: number }; cards: Array<Record<string, unknown>>; sessions: unknown[] };
+    expect(out.source).toBe('agent');
+    expect(out.agent.pid).toBe(agent.pid);
+    expect(out.cards).toHaveLength(2);
+    // The agent was restarted above: only the card given its PIN since (ssh-add -s -t) has one in memory.
+    expect(out.cards.filter((c) => (c['pin'] as { location: string }).location === 'memory')).toHaveLength(1);
+    for (const c of out.cards) {
+      expect(c).toMatchObject({ usable: true, pinRetries: 3, blocked: false, pin: { knownBad: false } });
+      expect(c['signatureCounter']).toEqual(expect.any(Number));
+      expect(['verified', 'not-verified', 'unknown']).toContain(c['verified']);
+    }
+    const text = await runCli(['status'], { env: cleanEnv({ ...sandbox.env(), SSH_AUTH_SOCK: agent.socketPath }) });
+    expect(text.stdout).toContain(`pid ${agent.pid}`);
+    expect(text.stdout).toMatch(/PIN: {10}in memory for \d+ s more \(ssh-add -t\)/);
   });
 });

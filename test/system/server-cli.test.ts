@@ -124,14 +124,16 @@ describe('the daemon (node dist/cli/main.js)', () => {
     expect(s.stderr).toContain('no virtual card at');
   });
 
-  it('status finding no card says so when the agent in SSH_AUTH_SOCK offers keys (a --simulate agent)', async () => {
+  it('status shows what the agent in SSH_AUTH_SOCK serves (a --simulate agent), from the agent itself', async () => {
     const dir = await makeTempDir();
     const agent = await AgentProcess.start({ args: ['-a', join(dir, 'a.sock'), '--simulate', '--simulate-state', join(dir, 'card.json')], socketPath: join(dir, 'a.sock') });
     const r = await runCli(['status'], { env: cleanEnv({ SSH_AUTH_SOCK: agent.socketPath }) });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(
-      `No OpenPGP cards found over PC/SC.\nThe agent on ${agent.socketPath} offers 1 key (ssh-add -L); if it runs with --simulate, see: openpgp-card-agent status --simulate\n`,
-    );
+    expect(r.stdout).toContain(`pid ${agent.pid}, on ${agent.socketPath}`);
+    expect(r.stdout).toContain('(Virtual OpenPGP card (--simulate))');
+    expect(r.stdout).toContain('PIN:          in memory until the agent stops');
+    const direct = await runCli(['status', '--no-agent'], { env: cleanEnv({ SSH_AUTH_SOCK: agent.socketPath }) });
+    expect(direct.stdout).toBe('No OpenPGP cards found over PC/SC.\n');
     await agent.stop();
   });
 

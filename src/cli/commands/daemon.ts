@@ -1,6 +1,8 @@
 import { closeSync, fstatSync, writeSync } from 'node:fs';
 import type { ForwardedPolicy } from '../../agent/forwarding-policy.js';
+import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from '../../agent/defaults.js';
 import { getLogger } from '../../log.js';
+import { packageVersion } from '../version.js';
 import { hardenProcess } from '../../os/process-hardening.js';
 import { socketPathOfInode } from '../../os/procfs.js';
 import { AgentServer } from '../../server/agent-server.js';
@@ -25,6 +27,10 @@ export interface DaemonOptions {
   readonly cardWaitSeconds?: number;
   /** --forwarded: what to do with requests that come through agent forwarding. */
   readonly forwarded?: ForwardedPolicy;
+  /** false with --no-prompt. */
+  readonly prompt?: boolean;
+  readonly pinentry?: string;
+  readonly storePins?: 'ask' | 'always' | 'never';
   /** --ready-fd: write "READY\n" there once serving (the -s parent waits for it), then close it. */
   readonly readyFd?: number;
 }
@@ -66,12 +72,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     await server.listen(opts.address);
     pidFileOf = await writePidFileFor(opts.address);
     try {
-      const [{ Agent }, { createKeySource }, { ForwardingPolicy, agentConfigPath, loadForwardingConfig }, { askpassConfirm }, { KnownHosts, defaultKnownHostsFiles }] = await Promise.all([
+      const [{ Agent }, { createKeySource }, { ForwardingPolicy, agentConfigPath, loadForwardingConfig }, { askpassConfirm }, { KnownHosts, defaultKnownHostsFiles }, { STATUS_EXTENSION, statusExtension }] = await Promise.all([
         import('../../agent/agent.js'),
         import('../../agent/key-source.js'),
         import('../../agent/forwarding-policy.js'),
         import('../../notify/askpass-confirm.js'),
         import('../../ssh/known-hosts.js'),
+        import('../../agent/status-report.js'),
       ]);
       keys = await createKeySource({
         env: opts.env,
@@ -80,18 +87,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         notify: opts.notify,
         cardIdleLockSeconds: opts.cardIdleLockSeconds,
         cardWaitSeconds: opts.cardWaitSeconds,
+        prompt: opts.prompt !== false,
+        pinentry: opts.pinentry,
+        storePins: opts.storePins,
       });
       const forwarding = new ForwardingPolicy({ flag: opts.forwarded, config: await loadForwardingConfig(agentConfigPath(opts.env)) });
-      handler.resolve(
-        new Agent({
-          log: getLogger('agent'),
-          keys: keys.provider,
-          extensions: keys.extensions,
-          forwarding,
-          confirm: askpassConfirm(opts.env, getLogger('agent')),
-          hostNames: new KnownHosts(defaultKnownHostsFiles(opts.env['HOME'])),
-        }),
-      );
+      // The status extension reports the agent's bound sessions: it is made before the agent is.
+      const ref: { agent?: InstanceType<typeof Agent> } = {};
+      const status = statusExtension(keys.provider, { pid: process.pid, version: packageVersion(), cardIdleLockSeconds: opts.cardIdleLockSeconds ?? DEFAULT_CARD_IDLE_LOCK_SECONDS }, () => ref.agent?.boundSessions() ?? []);
+      const agent = new Agent({
+        log: getLogger('agent'),
+        keys: keys.provider,
+        extensions: new Map([...keys.extensions, [STATUS_EXTENSION, status]]),
+        forwarding,
+        confirm: askpassConfirm(opts.env, getLogger('agent')),
+        hostNames: new KnownHosts(defaultKnownHostsFiles(opts.env['HOME'])),
+      });
+      ref.agent = agent;
+      handler.resolve(agent);
     } catch (err) {
       handler.fail();
       throw err;
