@@ -116,7 +116,13 @@ export class Iso7816Channel {
       this.tracer('command', SECRET_INS.has(cmd.ins) && n > 0 ? encodeCommand({ ...cmd, data: new Uint8Array(n).fill(0xff) }, this.limits.extended) : apdu);
     }
     this.apduCount++;
-    const resp = await this.transport.transmit(apdu);
+    let resp: Uint8Array;
+    try {
+      resp = await this.transport.transmit(apdu);
+    } finally {
+      // The APDU of VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER carries a PIN.
+      if (SECRET_INS.has(cmd.ins)) apdu.fill(0);
+    }
     this.tracer?.('response', resp);
     if (resp.length < 2) throw new CardStatusError(`response of ${resp.length} bytes has no status word`, SW.NO_PRECISE_DIAGNOSIS);
     const sw = (resp[resp.length - 2]! << 8) | resp[resp.length - 1]!;

@@ -42,7 +42,9 @@ export function encodeCommand(cmd: Command, extended: boolean): Uint8Array {
     throw new AgentError(`APDU needs extended length (data ${data.length}, Le ${le ?? 'none'}) but the card has none`);
   }
   const headAndLc = needExtended ? 7 : 5;
-  const out = new Uint8Array((data.length > 0 ? headAndLc + data.length : 4) + (le === undefined ? 0 : needExtended ? (data.length > 0 ? 2 : 3) : 1));
+  // Off-heap (an ArrayBuffer of its own): a VERIFY APDU carries a PIN, and V8 copies small in-heap
+  // arrays on GC where zeroing cannot reach them (see src/secret.ts).
+  const out = new Uint8Array(new ArrayBuffer((data.length > 0 ? headAndLc + data.length : 4) + (le === undefined ? 0 : needExtended ? (data.length > 0 ? 2 : 3) : 1)));
   out.set([cla, cmd.ins, cmd.p1, cmd.p2]);
   let o = 4;
   if (data.length > 0) {

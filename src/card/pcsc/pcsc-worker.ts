@@ -20,6 +20,9 @@ if (port === null) throw new Error('pcsc-worker runs as a worker thread');
 const shared = new Int32Array((workerData as { shared: SharedArrayBuffer }).shared);
 const { ABANDONED, BEGUN } = SHARED_SLOTS;
 
+/** INS bytes whose data is a PIN (ISO 7816-4: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER). */
+const PIN_INS: ReadonlySet<number> = new Set([0x20, 0x24, 0x2c]);
+
 let native: NativePcsc | undefined;
 const pcsc = (): NativePcsc => (native ??= new NativePcsc());
 
@@ -68,7 +71,12 @@ function run(req: WorkerRequest): unknown {
           throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
         }
       }
-      return p.transmit(req.card, req.protocol, req.apdu);
+      try {
+        return p.transmit(req.card, req.protocol, req.apdu);
+      } finally {
+        // This thread's copy of a PIN-carrying APDU (VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER).
+        if (PIN_INS.has(req.apdu[1] ?? 0)) req.apdu.fill(0);
+      }
     }
     case 'status':
       return p.status(req.card);
