@@ -238,8 +238,8 @@ export class Agent implements FrameHandler {
 
   private async signRequest(req: Extract<Request, { type: 'sign-request' }>, ctx: RequestContext): Promise<Response> {
     if (this.keys === undefined) return FAILURE;
-    // The policy is per card, so find the card first; listing costs no APDU.
-    const id = (await this.keys.listIdentities(ctx)).find((i) => equalBytes(i.keyBlob, req.keyBlob));
+    // The policy is per card, so find the card first (from what the provider holds: no APDU).
+    const id = this.keys.identityFor !== undefined ? this.keys.identityFor(req.keyBlob) : (await this.keys.listIdentities(ctx)).find((i) => equalBytes(i.keyBlob, req.keyBlob));
     if (id === undefined) {
       this.log.info({ conn: ctx.conn.id }, 'sign request for a key this agent does not hold');
       return FAILURE;

@@ -178,19 +178,26 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
    * deadline, and the check finishes in the background.
    */
   private async freshen(s: CardSession): Promise<void> {
-    // A check already under way has had its chance: the listing that started it waited for it.
-    if (s.stuck || s.revalidating) return;
+    const maxAge = this.opts.listFreshnessMs ?? DEFAULT_LIST_FRESHNESS_MS;
+    // Checked a moment ago (the usual case): nothing to wait for. A check already under way has
+    // had its chance: the listing that started it waited for it.
+    if (s.freshWithin(maxAge) || s.stuck || s.revalidating) return;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.opts.listDeadlineMs ?? DEFAULT_LIST_DEADLINE_MS);
       timer.unref();
     });
-    const check = s.revalidate(this.opts.listFreshnessMs ?? DEFAULT_LIST_FRESHNESS_MS).then(
+    const check = s.revalidate(maxAge).then(
       () => undefined,
       (err: unknown) => this.opts.log.debug({ ident: s.ident, err: (err as Error).message }, 'could not check the card keys'),
     );
     await Promise.race([check, deadline]);
     clearTimeout(timer);
+  }
+
+  identityFor(keyBlob: Uint8Array): Identity | undefined {
+    const s = this.findByKeyBlob(keyBlob);
+    return s === undefined ? undefined : { keyBlob: this.view(s).keyBlob!, comment: s.ident, ident: s.ident };
   }
 
   private findByKeyBlob(blob: Uint8Array): CardSession | undefined {

@@ -66,6 +66,11 @@ export interface KeyProvider {
    * Without it the agent answers SSH_AGENT_FAILURE.
    */
   removeAllIdentities?(ctx: RequestContext): Promise<void>;
+  /**
+   * Optional. The identity of `keyBlob` among those held now, without asking the card (the sign
+   * path's lookup must cost no APDU). Without it the agent lists.
+   */
+  identityFor?(keyBlob: Uint8Array): Identity | undefined;
   /** Optional. ssh-add -d of one key: true when it was ours (and is dealt with). */
   removeIdentity?(keyBlob: Uint8Array, ctx: RequestContext): Promise<boolean>;
   /** Optional. The agent was locked (ssh-add -x): take back what the keys could do meanwhile. */

@@ -269,6 +269,11 @@ export class CardSession {
     if (was !== is || !sameKey(before.authKey, this.snap.authKey)) this.log.info({ ident: this.ident, reader: this.reader, before: was, now: is }, 'the card has a new authentication key');
   }
 
+  /** Whether the keys were checked against the card less than `maxAgeMs` ago. */
+  freshWithin(maxAgeMs: number): boolean {
+    return this.now() - this.checkedAt < maxAgeMs;
+  }
+
   /** A revalidation is under way (a caller that cannot wait should not wait for it either). */
   get revalidating(): boolean {
     return this.revalidation !== undefined;
@@ -288,7 +293,7 @@ export class CardSession {
    */
   revalidate(maxAgeMs: number): Promise<boolean> {
     if (this.revalidation !== undefined) return this.revalidation;
-    if (this.now() - this.checkedAt < maxAgeMs) return Promise.resolve(false);
+    if (this.freshWithin(maxAgeMs)) return Promise.resolve(false);
     const generation = this.snap.generation;
     this.revalidation = this.run('revalidate', async () => {
       if (this.snap.generation !== generation) return true;

@@ -7,6 +7,7 @@ import type { RequestContext } from '../../src/agent/key-provider.js';
 import { CardLimitError, KdfUnavailableError, PinFormatError } from '../../src/card/openpgp/openpgp-card.js';
 import { AgentError, PinBlockedError, PinIncorrectError, PinRejectedError, PinRequiredError } from '../../src/errors.js';
 import { TestPins } from './test-pins.js';
+import { ask, makeAgent, makeConn } from './helpers.js';
 import type { PinAnswer, PinPrompt, PinRequest } from '../../src/notify/pin-prompt.js';
 import { Secret } from '../../src/secret.js';
 import { VirtualCard } from '../../src/simulator/virtual-card.js';
@@ -86,6 +87,18 @@ describe('CardKeyProvider: listing and signing', () => {
       expect(transport.log.slice(m).filter((l) => l !== 'begin' && l !== 'end')).toEqual([expect.stringMatching(/^> 00880000/)]);
       expect(verifySshSignature(blob(), DATA, sig!)).toBe(true);
     }
+  });
+
+  it('through the agent, a signature long after the last listing is still one APDU (finding the card asks nothing of it)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { provider, blob, transport } = await setup({ pin: '123456' });
+    const { agent } = makeAgent({ keys: provider });
+    const conn = makeConn();
+    expect((await ask(agent, conn, { type: 'sign-request', keyBlob: blob(), data: DATA, flags: 0 })).type).toBe('sign-response');
+    vi.setSystemTime(Date.now() + 60_000);
+    const mark = transport.log.length;
+    expect((await ask(agent, conn, { type: 'sign-request', keyBlob: blob(), data: DATA, flags: 0 })).type).toBe('sign-response');
+    expect(transport.apdusSince(mark).map((a) => a.slice(0, 8))).toEqual(['00880000']);
   });
 
   it('answers null for a key that is not on any card', async () => {
