@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import pino from 'pino';
+import { PcscConnection } from '../card/pcsc/pcsc-connection.js';
 import { Secret } from '../secret.js';
 import { AgentClient } from './agent-client.js';
 import { GnupgHome } from './gnupg-home.js';
@@ -18,6 +20,12 @@ export interface AgentFigures {
   listMs: { p50: number; p95: number };
   signMs: { p50: number; p95: number };
   apdusPerSignature: number;
+  /** 4 clients signing at once, each on its own connection. */
+  concurrent4?: { signatures: number; perSecond: number };
+  /** The first signature after the card was pulled out and put back (PIN known to the agent). */
+  afterPlugIn?: { attachApdus: number; firstSignatureMs: number; firstSignatureApdus: number };
+  /** Ours only: the first signature after the idle lock made the card forget its PIN. */
+  afterIdleLock?: { firstSignatureMs: number; firstSignatureApdus: number };
   /** Our daemon only: RSS after warm-up and after 10,000 more signatures over PC/SC. */
   rssKiB?: { afterWarmup: number; after10000: number; growth: number };
 }
@@ -107,13 +115,104 @@ async function measure(socket: string, dir: string, state: string, flags: number
   return { listMs: stats(list), signMs: stats(signs), apdusPerSignature: round((after - before) / n) };
 }
 
+/** `clients` connections signing at once, `total` signatures in all: signatures per second. */
+async function concurrent(socket: string, flags: number, clients: number, total: number): Promise<{ signatures: number; perSecond: number }> {
+  const cs = await Promise.all(Array.from({ length: clients }, () => AgentClient.connect(socket)));
+  const r = await cs[0]!.request({ type: 'request-identities' });
+  if (r.type !== 'identities-answer' || r.identities.length === 0) throw new Error('no key');
+  const key = r.identities[0]!.keyBlob;
+  const data = new Uint8Array(128).fill(5);
+  let next = 0;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    cs.map(async (c) => {
+      while (next < total) {
+        next++;
+        const x = await c.request({ type: 'sign-request', keyBlob: key, data, flags });
+        if (x.type !== 'sign-response') throw new Error(`signing through ${socket} failed`);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  for (const c of cs) c.close();
+  return { signatures: total, perSecond: Math.round(total / seconds) };
+}
+
+/** Time and card APDUs of one signature through `socket` (the first of the key listed). */
+async function oneSignature(socket: string, dir: string, state: string, flags: number): Promise<{ ms: number; apdus: number }> {
+  const c = await AgentClient.connect(socket);
+  const r = await c.request({ type: 'request-identities' });
+  if (r.type !== 'identities-answer' || r.identities.length === 0) throw new Error('no key');
+  const before = await cardApdus(dir, state);
+  const t = process.hrtime.bigint();
+  const x = await c.request({ type: 'sign-request', keyBlob: r.identities[0]!.keyBlob, data: new Uint8Array(128).fill(3), flags });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  c.close();
+  if (x.type !== 'sign-response') throw new Error(`signing through ${socket} failed`);
+  return { ms: round(ms), apdus: (await cardApdus(dir, state)) - before };
+}
+
+/** Pulls the card in slot 0 out and puts it back; waits until `socket` lists a key again. APDUs the agent spent meanwhile. */
+async function replug(dir: string, state: string, algo: string, socket: string): Promise<number> {
+  await run(SANDBOX, ['uncard', dir, '0']);
+  await run(SANDBOX, ['card', dir, '0', state, '--algo', algo]);
+  const c = await AgentClient.connect(socket);
+  try {
+    for (let i = 0; i < 200; i++) {
+      const r = await c.request({ type: 'request-identities' });
+      if (r.type === 'identities-answer' && r.identities.length > 0) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  } finally {
+    c.close();
+  }
+  // The new card process counts from zero: everything so far was the agent attaching it.
+  return cardApdus(dir, state);
+}
+
+/**
+ * What a PC/SC transaction costs: one APDU (GET DATA C4) alone, and inside SCardBeginTransaction
+ * / SCardEndTransaction, through our PC/SC thread; p50 of `n` each, in microseconds.
+ */
+export async function transactionCost(reader: string, n: number): Promise<{ apduUs: number; apduInTransactionUs: number; costUs: number }> {
+  const conn = await PcscConnection.open(reader, pino({ level: 'silent' }));
+  try {
+    const select = Uint8Array.from(Buffer.from('00a4040006d2760001240100', 'hex'));
+    const c4 = Uint8Array.from(Buffer.from('00ca00c400', 'hex'));
+    await conn.transmit(select);
+    const time = async (f: () => Promise<unknown>): Promise<number> => {
+      for (let i = 0; i < 50; i++) await f();
+      const xs: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = process.hrtime.bigint();
+        await f();
+        xs.push(Number(process.hrtime.bigint() - t) / 1e3);
+      }
+      return stats(xs).p50;
+    };
+    const apduUs = await time(() => conn.transmit(c4));
+    const apduInTransactionUs = await time(async () => {
+      conn.beginTransaction();
+      await conn.transmit(c4);
+      await conn.endTransaction();
+    });
+    return { apduUs: round(apduUs), apduInTransactionUs: round(apduInTransactionUs), costUs: round(apduInTransactionUs - apduUs) };
+  } finally {
+    await conn.close();
+  }
+}
+
 /**
  * Ours and gpg-agent side by side on the same virtual card behind real pcscd + vpcd: the private
  * pcscd of scripts/pcsc-sandbox in its quickack namespace, reached through PCSCLITE_CSOCK_NAME by
  * both agents (and gpg-agent's scdaemon). Needs root (network and mount namespaces) and GnuPG.
  */
-export async function pcscComparison(algorithms: readonly string[], n: number): Promise<Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }>> {
+export async function pcscComparison(
+  algorithms: readonly string[],
+  n: number,
+): Promise<{ cards: Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }>; transaction: Awaited<ReturnType<typeof transactionCost>> | undefined }> {
   const out: Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }> = {};
+  let transaction: Awaited<ReturnType<typeof transactionCost>> | undefined;
   if (process.getuid?.() !== 0) throw new Error('needs root (scripts/pcsc-sandbox makes network and mount namespaces)');
   const dir = await mkdtemp(join(tmpdir(), 'oca-bench-pcsc-'));
   const started = run(SANDBOX, ['start', dir]);
@@ -125,7 +224,8 @@ export async function pcscComparison(algorithms: readonly string[], n: number): 
       const state = join(dir, `card-${algo}.json`);
       await run(SANDBOX, ['card', dir, '0', state, '--algo', algo]);
       const socket = join(dir, `ours-${algo}.sock`);
-      const ours: ChildProcess = spawn(process.execPath, [MAIN, '--no-notify', '-a', socket], { env: { ...env, DEBUG: 'warn' }, stdio: 'ignore' });
+      // A short idle lock so the benchmark can measure the first signature after it without waiting 5 s.
+      const ours: ChildProcess = spawn(process.execPath, [MAIN, '-D', '--no-notify', '--card-idle-lock', '1', '-a', socket], { env: { ...env, DEBUG: 'warn' }, stdio: 'ignore' });
       let oursFigures: AgentFigures;
       try {
         await waitForSocket(socket);
@@ -141,6 +241,14 @@ export async function pcscComparison(algorithms: readonly string[], n: number): 
         c.close();
         const flags = algo.startsWith('rsa') ? 4 : 0;
         oursFigures = await measure(socket, dir, state, flags, n);
+        oursFigures.concurrent4 = await concurrent(socket, flags, 4, 4 * n);
+        const attachApdus = await replug(dir, state, algo, socket);
+        const plugged = await oneSignature(socket, dir, state, flags);
+        oursFigures.afterPlugIn = { attachApdus, firstSignatureMs: plugged.ms, firstSignatureApdus: plugged.apdus };
+        // --card-idle-lock 1 (below): after a second and a bit the card has forgotten its PIN.
+        await new Promise((res) => setTimeout(res, 1500));
+        const idle = await oneSignature(socket, dir, state, flags);
+        oursFigures.afterIdleLock = { firstSignatureMs: idle.ms, firstSignatureApdus: idle.apdus };
         if (algo === 'ed25519') oursFigures.rssKiB = await rssOver(ours.pid!, socket, flags);
       } finally {
         ours.kill('SIGTERM');
@@ -150,13 +258,23 @@ export async function pcscComparison(algorithms: readonly string[], n: number): 
       try {
         await gpg.cardStatus();
         const gpgSocket = await gpg.startAgent();
-        gpgFigures = await measure(gpgSocket, dir, state, algo.startsWith('rsa') ? 4 : 0, n);
+        const gflags = algo.startsWith('rsa') ? 4 : 0;
+        gpgFigures = await measure(gpgSocket, dir, state, gflags, n);
+        gpgFigures.concurrent4 = await concurrent(gpgSocket, gflags, 4, 4 * n);
+        const attachApdus = await replug(dir, state, algo, gpgSocket);
+        const plugged = await oneSignature(gpgSocket, dir, state, gflags);
+        gpgFigures.afterPlugIn = { attachApdus, firstSignatureMs: plugged.ms, firstSignatureApdus: plugged.apdus };
       } catch (err) {
         gpgFigures = { error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
       } finally {
         await gpg.stop();
       }
       out[algo] = { ours: oursFigures, gpgAgent: gpgFigures };
+      if (algo === algorithms[0]) {
+        // This process talks to the sandbox's pcscd too (its PC/SC threads read this variable).
+        process.env['PCSCLITE_CSOCK_NAME'] = socketPath;
+        transaction = await transactionCost('OCA Virtual Reader 00 00', 500);
+      }
       process.stderr.write(`pcsc ${algo}: ours ${JSON.stringify(oursFigures)} gpg-agent ${JSON.stringify(gpgFigures)}\n`);
       await run(SANDBOX, ['uncard', dir, '0']);
     }
@@ -165,5 +283,5 @@ export async function pcscComparison(algorithms: readonly string[], n: number): 
     await run(SANDBOX, ['stop', dir]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
-  return out;
+  return { cards: out, transaction };
 }

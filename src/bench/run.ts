@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from './agent-client.js';
-import { pcscComparison } from './pcsc-bench.js';
+import { pcscComparison, type AgentFigures } from './pcsc-bench.js';
 import { formatStartup, measureStartup } from './startup.js';
 
 /**
@@ -181,12 +181,10 @@ async function main(): Promise<void> {
   printTable(results);
 }
 
-interface PcscFig {
-  rssKiB?: { afterWarmup: number; after10000: number; growth: number };
-  apdusPerSignature: number;
-  listMs: { p50: number; p95: number };
-  signMs: { p50: number; p95: number };
-}
+type PcscFig = AgentFigures;
+type PcscResult = Awaited<ReturnType<typeof pcscComparison>>;
+
+const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
 
 function printTable(r: Record<string, unknown>): void {
   const algos = r['algorithms'] as Record<string, { listMs: { p50: number; p95: number }; signMs: { p50: number; p95: number } }>;
@@ -197,19 +195,48 @@ function printTable(r: Record<string, unknown>): void {
   lines.push('', `APDUs per steady-state signature: ${String(r['apdusPerSignature'])}`);
   lines.push(`8 concurrent clients (Ed25519): ${c.perSecond} signatures/s`);
   lines.push(`daemon RSS: ${m.afterWarmup} KiB after 2,000 warm-up signatures, ${m.after10000} KiB after 10,000 more (growth ${m.growth} KiB), ${m.after20000} KiB after 20,000`);
-  const pcsc = r['pcsc'] as Record<string, { ours: PcscFig; gpgAgent: PcscFig | { error: string } }> | { error: string };
-  if ('error' in pcsc && typeof pcsc.error === 'string') {
+  const pcsc = r['pcsc'] as PcscResult | { error: string };
+  if ('error' in pcsc) {
     lines.push('', `PC/SC comparison: ${pcsc.error}`);
   } else {
-    lines.push('', 'Over pcscd + vpcd (the private pcscd of scripts/pcsc-sandbox), same virtual card:', '', '| key | agent | APDUs/signature | list p50 | list p95 | sign p50 | sign p95 |', '|---|---|---|---|---|---|---|');
-    for (const [algo, v] of Object.entries(pcsc as Record<string, { ours: PcscFig; gpgAgent: PcscFig | { error: string } }>)) {
+    lines.push(
+      '',
+      'Over pcscd + vpcd (the private pcscd of scripts/pcsc-sandbox), same virtual card:',
+      '',
+      '| key | agent | APDUs/signature | list p50 | list p95 | sign p50 | sign p95 | 4 clients (sig/s) |',
+      '|---|---|---|---|---|---|---|---|',
+    );
+    for (const [algo, v] of Object.entries(pcsc.cards)) {
       const row = (who: string, f: PcscFig | { error: string }): string =>
-        'error' in f ? `| ${algo} | ${who} | failed: ${f.error} | | | | |` : `| ${algo} | ${who} | ${f.apdusPerSignature} | ${f.listMs.p50} | ${f.listMs.p95} | ${f.signMs.p50} | ${f.signMs.p95} |`;
+        'error' in f
+          ? `| ${algo} | ${who} | failed: ${f.error} | | | | | |`
+          : `| ${algo} | ${who} | ${f.apdusPerSignature} | ${f.listMs.p50} | ${f.listMs.p95} | ${f.signMs.p50} | ${f.signMs.p95} | ${f.concurrent4?.perSecond ?? '-'} |`;
       lines.push(row('openpgp-card-agent', v.ours), row('gpg-agent + scdaemon', v.gpgAgent));
     }
-    for (const [algo, v] of Object.entries(pcsc as Record<string, { ours: PcscFig }>)) {
-      const m = v.ours.rssKiB;
-      if (m !== undefined) lines.push('', `Our daemon over PC/SC (${algo}): RSS ${m.afterWarmup} KiB after 2,000 warm-up signatures, ${m.after10000} KiB after 10,000 more (growth ${m.growth} KiB)`);
+    lines.push('', 'Ours against gpg-agent in the same run (lower is better for times, higher for throughput):', '', '| key | list p50 | sign p50 | 4 clients |', '|---|---|---|---|');
+    for (const [algo, v] of Object.entries(pcsc.cards)) {
+      const g = v.gpgAgent;
+      if ('error' in g) continue;
+      const o = v.ours;
+      lines.push(`| ${algo} | ${ratio(o.listMs.p50, g.listMs.p50)} | ${ratio(o.signMs.p50, g.signMs.p50)} | ${ratio(o.concurrent4?.perSecond ?? 0, g.concurrent4?.perSecond ?? 0)} |`);
+    }
+    lines.push('', '| key | agent | card attached (APDUs) | first signature after plug-in (ms, APDUs) | first signature after the idle lock (ms, APDUs) |', '|---|---|---|---|---|');
+    for (const [algo, v] of Object.entries(pcsc.cards)) {
+      const row = (who: string, f: PcscFig | { error: string }): string => {
+        if ('error' in f) return `| ${algo} | ${who} | | | |`;
+        const p = f.afterPlugIn;
+        const i = f.afterIdleLock;
+        return `| ${algo} | ${who} | ${p?.attachApdus ?? '-'} | ${p === undefined ? '-' : `${p.firstSignatureMs}, ${p.firstSignatureApdus}`} | ${i === undefined ? 'n/a (no idle lock)' : `${i.firstSignatureMs}, ${i.firstSignatureApdus}`} |`;
+      };
+      lines.push(row('openpgp-card-agent', v.ours), row('gpg-agent + scdaemon', v.gpgAgent));
+    }
+    if (pcsc.transaction !== undefined) {
+      const t = pcsc.transaction;
+      lines.push('', `A PC/SC transaction around one APDU (GET DATA C4, through our PC/SC thread): ${t.apduUs} us alone, ${t.apduInTransactionUs} us with SCardBeginTransaction/SCardEndTransaction (+${t.costUs} us); it is no APDU.`);
+    }
+    for (const [algo, v] of Object.entries(pcsc.cards)) {
+      const mm = v.ours.rssKiB;
+      if (mm !== undefined) lines.push('', `Our daemon over PC/SC (${algo}): RSS ${mm.afterWarmup} KiB after 2,000 warm-up signatures, ${mm.after10000} KiB after 10,000 more (growth ${mm.growth} KiB)`);
     }
   }
   lines.push('', formatStartup(r['startup'] as Parameters<typeof formatStartup>[0]));
