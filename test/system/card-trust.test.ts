@@ -227,6 +227,7 @@ describeWithSandbox('the card layer with other applications, idle locks and a hu
     console.log(`10,000 signatures beside ${runs} gpg --card-status runs (${gpgFailures} gpg failures)`);
     expect(failures).toEqual([]);
     expect(runs).toBeGreaterThan(5);
+    expect(gpgFailures).toBe(0);
     // Read beside the running agent with GET DATA C4 (no PIN try).
     const status = JSON.parse((await runCli(['status', '--json', '--no-agent'], { env: cleanEnv(sandbox.env()) })).stdout) as { cards: { pinRetries: number }[] };
     expect(status.cards[0]!.pinRetries).toBe(3);
