@@ -24,6 +24,7 @@ import type { CardManager } from './card-manager.js';
 import { UnknownCardError } from './card-manager.js';
 import { signPlanFor, sshKeyBlobOf, sshUnusableReason } from './card-ssh.js';
 import type { Constraint, Identity, KeyProvider, RequestContext } from './key-provider.js';
+import { describePeer } from '../server/frame-handler.js';
 import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from './defaults.js';
 import type { UserNotifier } from './ports.js';
 import type { CardReport } from './status-report.js';
@@ -212,8 +213,8 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     if (session === undefined) return null;
     const view = this.view(session);
     const plan = signPlanFor(view.key!, flags);
-    const host = ctx.sessions.at(-1)?.hostKeyFingerprint;
-    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host);
+    const host = hostOf(ctx);
+    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, undefined, describePeer(ctx.conn.peer));
     this.disarm(session);
     try {
       const raw = await this.withPin(session, 'sign', PW1_82, false, host, (op) => this.authenticate(session, op, data, plan.hash, host));
@@ -415,8 +416,8 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     }
     if (found === undefined) return null;
     const { session, key, oneSignature } = found;
-    const host = ctx.sessions.at(-1)?.hostKeyFingerprint;
-    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, options.purpose);
+    const host = hostOf(ctx);
+    if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, options.purpose, describePeer(ctx.conn.peer));
     this.disarm(session);
     try {
       const raw = await this.withPin(session, 'PSO:CDS', PW1_81, oneSignature, host, async (op) => {
@@ -577,9 +578,9 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     }
   }
 
-  private async askConfirmation(ident: string, host: string | undefined, purpose?: string): Promise<void> {
+  private async askConfirmation(ident: string, host: string | undefined, purpose?: string, peer?: string): Promise<void> {
     const what = purpose === undefined ? `use of card key ${ident}` : `card ${ident} to sign (${purpose})`;
-    const ok = await this.opts.confirm!(`Allow ${what}${host === undefined ? '' : ` for host key ${host}`}?`);
+    const ok = await this.opts.confirm!(`Allow ${what}${host === undefined ? '' : ` for ${host}`}${peer === undefined ? '' : `, asked by ${peer}`}?`);
     if (!ok) throw new PinRequiredError(`signature with card ${ident} not confirmed by the user`);
   }
 
@@ -630,3 +631,9 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
 }
 
 export { blockedMessage };
+
+/** The host a request is for, by its known_hosts name where known (session-bind), else its key's fingerprint. */
+function hostOf(ctx: RequestContext): string | undefined {
+  const last = ctx.sessions.at(-1);
+  return last === undefined ? undefined : (last.hostName ?? last.hostKeyFingerprint);
+}

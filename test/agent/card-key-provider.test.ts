@@ -372,6 +372,14 @@ describe('CardKeyProvider: PIN rules (the agent never blocks a card)', () => {
     await expect(provider.sign(blob(), DATA, 0, ctx)).rejects.toThrow(/not confirmed/);
     expect(asked).toHaveLength(2);
     expect(asked[0]).toContain(session.ident);
+    // The prompt names the host by its known_hosts name (session-bind) and the asking program.
+    const bound = {
+      conn: { id: 2, log: silent, peer: { uid: 1000, gid: 1000, pid: 4242, program: 'ssh' } },
+      sessions: [{ hostKey: new Uint8Array(0), hostKeyFingerprint: 'SHA256:abc', hostName: 'github.com', forwarding: false, sessionId: new Uint8Array(0) }],
+    } as unknown as RequestContext;
+    answers.push(true);
+    await provider.sign(blob(), DATA, 0, bound);
+    expect(asked[2]).toMatch(/for github\.com, asked by .*ssh.*4242/);
   });
 });
 
