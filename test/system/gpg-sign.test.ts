@@ -1,27 +1,10 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, REPO_ROOT, requireBuild, runProgram, type RunResult } from './harness/agent-process.js';
+import { GIT, GPG, GPG_SHIM, GPGCONF, UID, confirmScript, ok, shellQuote as q, splitSignedCommit } from './harness/git-sign.js';
 import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
-
-const GPG = '/usr/bin/gpg';
-const GPGCONF = '/usr/bin/gpgconf';
-const GIT = '/usr/bin/git';
-/** What users set as git's gpg.program: the shipped shim for `openpgp-card-agent gpg`. */
-const GPG_SHIM = join(REPO_ROOT, 'bin/openpgp-card-agent-gpg');
-const UID = 'Card Tester <card@example.org>';
-
-/** A commit object split into the signed payload and its armored signature (gpgsig header). */
-function splitSignedCommit(raw: string): { payload: string; signature: string } {
-  const lines = raw.split('\n');
-  const start = lines.findIndex((l) => l.startsWith('gpgsig '));
-  if (start < 0) throw new Error(`commit is not signed:\n${raw}`);
-  let end = start + 1;
-  while (end < lines.length && lines[end]!.startsWith(' ')) end++;
-  const signature = [lines[start]!.slice('gpgsig '.length), ...lines.slice(start + 1, end).map((l) => l.slice(1))].join('\n');
-  return { payload: [...lines.slice(0, start), ...lines.slice(end)].join('\n'), signature: `${signature}\n` };
-}
 
 interface Workspace {
   readonly dir: string;
@@ -63,11 +46,6 @@ async function importOwnCertificate(ws: Workspace, armored: string): Promise<str
 
 async function git(ws: Workspace, args: readonly string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {
   return runProgram(GIT, ['-C', ws.repo, ...args], { env: { ...ws.env, ...extraEnv }, timeoutMs: 60_000 });
-}
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
 }
 
 describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG, git and OpenPGP.js', [GPG, GPGCONF, GIT], () => {
@@ -186,28 +164,12 @@ describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG
   }
 });
 
-/** A script for SSH_ASKPASS that records each question in `prompts` and answers what `answerFile` holds: "yes" (exit 0) or anything else (exit 1). */
-async function confirmScript(dir: string): Promise<{ env: Record<string, string>; answer(a: 'yes' | 'no'): Promise<void>; prompts(): Promise<string[]> }> {
-  const script = join(dir, 'confirm.sh');
-  const answerFile = join(dir, 'answer');
-  const prompts = join(dir, 'prompts.log');
-  await writeFile(prompts, '');
-  await writeFile(script, `#!/bin/sh\nprintf '%s\\n---\\n' "$1" >> '${prompts}'\n[ "$SSH_ASKPASS_PROMPT" = confirm ] || exit 2\nread a < '${answerFile}'\n[ "$a" = yes ] && exit 0\nexit 1\n`);
-  await chmod(script, 0o700);
-  return {
-    env: { SSH_ASKPASS: script, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
-    answer: (a) => writeFile(answerFile, `${a}\n`),
-    prompts: async () => (await readFile(prompts, 'utf8')).split('\n---\n').filter((p) => p.trim() !== ''),
-  };
-}
-
 describeWithTools('remote workspace: ssh -A into sshd, git commit -S in the remote shell, under --forwarded', [SSHD, SSH, SSH_ADD, GPG, GPGCONF, GIT], () => {
   let sshd: Sshd;
   let ws: Workspace;
   let agent: AgentProcess;
   let confirm: Awaited<ReturnType<typeof confirmScript>>;
   let ident: string;
-  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
   /** Restarts the daemon on the workspace's card (same state file) with these arguments; its HOME names sshd "build-box". */
   async function restartAgent(args: readonly string[]): Promise<void> {
@@ -312,6 +274,25 @@ describeWithTools('remote workspace: ssh -A into sshd, git commit -S in the remo
     // Nobody was asked: deny needs no answer.
     expect(await confirm.prompts()).toHaveLength(2);
     ok(await git(ws, ['commit', '-q', '-S', '--allow-empty', '-m', 'signed here, on this computer']), 'local git commit -S');
+    ok(await git(ws, ['verify-commit', 'HEAD']), 'git verify-commit');
+  });
+
+  it('ssh-add -h build-box: the login to build-box works, but the card signs no commit there; here it does', async () => {
+    await restartAgent(['--forwarded', 'allow']);
+    const pin = join(ws.dir, 'pin.sh');
+    await writeFile(pin, '#!/bin/sh\necho 123456\n', { mode: 0o700 });
+    const added = await runProgram(SSH_ADD, ['-H', join(ws.dir, '.ssh', 'known_hosts'), '-h', 'build-box', '-s', ident], {
+      env: { ...ws.env, SSH_ASKPASS: pin, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+    });
+    expect(added.code, added.stderr).toBe(0);
+    const before = ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim();
+    const r = await remoteCommit('must not be signed by a restricted card');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('gpg failed to sign the data');
+    expect(ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim()).toBe(before);
+    // The forwarded connection does not even see the card's keys (as ssh-add -L there would not).
+    expect(agent.logLines().some((l) => l['msg'] === 'destination-constrained key hidden' && l['path'] === 'this computer → build-box')).toBe(true);
+    ok(await git(ws, ['commit', '-q', '-S', '--allow-empty', '-m', 'signed here by the restricted card']), 'local git commit -S');
     ok(await git(ws, ['verify-commit', 'HEAD']), 'git verify-commit');
   });
 });
