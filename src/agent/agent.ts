@@ -22,7 +22,7 @@ import {
 } from './destination-constraints.js';
 import { ForwardingPolicy, normalizeIdent } from './forwarding-policy.js';
 import type { Constraint, Identity, KeyProvider, RequestContext, SessionBinding } from './key-provider.js';
-import type { ExtensionHandler } from './extension-handler.js';
+import type { CardUsePolicy, ExtensionHandler } from './extension-handler.js';
 import type { SessionReport } from './status-report.js';
 import { LockHash, unlockFailureDelay } from './lock.js';
 import { bindSession } from './session-bind.js';
@@ -208,32 +208,36 @@ export class Agent implements FrameHandler {
     if (this.keys === undefined) return { type: 'identities-answer', identities: [] };
     const state = this.stateOf(ctx.conn);
     const all = await this.keys.listIdentities(ctx);
-    const identities = all.filter((id) => this.visible(id, state, ctx));
+    const identities = all.filter((id) => this.visible(id.ident, state, ctx));
     if (identities.length !== all.length) {
       this.logFor(ctx.conn).debug({ listed: identities.length, held: all.length }, 'some card keys are not offered on this connection');
     }
     return { type: 'identities-answer', identities: identities.map((id) => ({ keyBlob: id.keyBlob, comment: id.comment })) };
   }
 
-  /** ssh-agent.c process_request_identities: keys whose constraints do not permit this connection are hidden; so are denied forwarded ones. */
-  private visible(id: Identity, state: ConnState, ctx: RequestContext): boolean {
-    const constraints = this.constraintsOf(id);
+  /**
+   * ssh-agent.c process_request_identities: keys whose constraints do not permit this connection
+   * are hidden; so are denied forwarded ones. By card ident, so that the OpenPGP keys of a card
+   * are shown where its SSH key is.
+   */
+  private visible(ident: string | undefined, state: ConnState, ctx: RequestContext): boolean {
+    const constraints = this.constraintsFor(ident);
     if (constraints !== undefined) {
       const permitted = identityPermitted(constraints, state, null, this.nowSeconds());
       if (!permitted.ok) {
-        this.logFor(ctx.conn).debug({ ident: id.ident, path: this.describePath(state), reason: permitted.reason }, 'destination-constrained key hidden');
+        this.logFor(ctx.conn).debug({ ident, path: this.describePath(state), reason: permitted.reason }, 'destination-constrained key hidden');
         return false;
       }
     }
-    if (isForwarded(state) && this.forwarding.policyFor(id.ident) === 'deny') {
-      this.logFor(ctx.conn).debug({ ident: id.ident, path: this.describePath(state) }, 'key hidden from a forwarded connection (forwarded = deny)');
+    if (isForwarded(state) && this.forwarding.policyFor(ident) === 'deny') {
+      this.logFor(ctx.conn).debug({ ident, path: this.describePath(state) }, 'key hidden from a forwarded connection (forwarded = deny)');
       return false;
     }
     return true;
   }
 
-  private constraintsOf(id: Identity): DestinationConstraint[] | undefined {
-    return id.ident === undefined ? undefined : this.destinations.get(normalizeIdent(id.ident));
+  private constraintsFor(ident: string | undefined): DestinationConstraint[] | undefined {
+    return ident === undefined ? undefined : this.destinations.get(normalizeIdent(ident));
   }
 
   private async signRequest(req: Extract<Request, { type: 'sign-request' }>, ctx: RequestContext): Promise<Response> {
@@ -245,7 +249,7 @@ export class Agent implements FrameHandler {
       return FAILURE;
     }
     const state = this.stateOf(ctx.conn);
-    const constraints = this.constraintsOf(id);
+    const constraints = this.constraintsFor(id.ident);
     let user: string | null = null;
     if (constraints !== undefined) {
       const check = checkSignRequest(constraints, state, req.keyBlob, req.data, this.nowSeconds());
@@ -292,6 +296,59 @@ export class Agent implements FrameHandler {
       ...(peer === undefined ? [] : [`Forwarded by: ${peer}`]),
     ];
     return this.confirm(lines.join('\n'));
+  }
+
+  /** The rules of request-identities and sign-request, for extensions that use card keys (the OpenPGP ones). */
+  private cardUsePolicy(ctx: RequestContext): CardUsePolicy {
+    const state = this.stateOf(ctx.conn);
+    return {
+      mayList: (ident) => this.visible(ident, state, ctx),
+      maySign: (ident, purpose) => this.mayMakeOtherSignature(ident, purpose, state, ctx),
+    };
+  }
+
+  /**
+   * A signature by card `ident` over data that is not an SSH userauth request (an OpenPGP
+   * signature for git). ssh-add -h: ssh-agent.c process_sign_request2 lets a
+   * destination-constrained key sign only a userauth request for the latest bound host, so on a
+   * bound connection (or one whose bind failed) such a key signs nothing else. Unlike
+   * ssh-agent.c, which refuses every signature by such a key on an unbound connection too, a
+   * connection that never bound (git on this computer) may have OpenPGP signatures made, else a
+   * card restricted with ssh-add -h could not sign commits at all (README, "Forwarding safely").
+   * Then the --forwarded policy, as for a sign request; there is no userauth request whose path
+   * ssh-add -h rules could have allowed, so `confirm` always asks.
+   */
+  private async mayMakeOtherSignature(ident: string, purpose: string, state: ConnState, ctx: RequestContext): Promise<boolean> {
+    const log = this.logFor(ctx.conn);
+    const path = this.describePath(state);
+    const fields = { ident, purpose, path, peer: describePeer(ctx.conn.peer) };
+    if (this.constraintsFor(ident) !== undefined && (state.bindAttempted || state.bindings.length > 0)) {
+      log.info(fields, 'signature refused: a card key restricted with ssh-add -h signs other data than SSH logins only for programs on this computer (unbound connections)');
+      return false;
+    }
+    if (!isForwarded(state)) return true;
+    const policy = this.forwarding.policyFor(ident);
+    if (policy === 'allow') return true;
+    if (policy === 'deny') {
+      log.info(fields, 'forwarded signature request refused (forwarded = deny)');
+      return false;
+    }
+    if (this.confirm === undefined) {
+      log.warn(fields, 'forwarded request needs confirmation, but there is no way to ask (set SSH_ASKPASS, or --forwarded allow)');
+      return false;
+    }
+    const last = state.bindings[state.bindings.length - 1];
+    const host = last === undefined ? 'a host whose session-bind failed' : (last.hostName ?? last.hostKeyFingerprint);
+    const peer = describePeer(ctx.conn.peer);
+    const lines = [
+      `Allow card ${ident} to sign ${signedThing(purpose)} for ${host}?`,
+      `Path: ${path}`,
+      ...(peer === undefined ? [] : [`Forwarded by: ${peer}`]),
+      'What is signed is as the request states it: the agent sees only a digest.',
+    ];
+    const allowed = await this.confirm(lines.join('\n'));
+    if (!allowed) log.info(fields, 'forwarded signature request not confirmed by the user');
+    return allowed;
   }
 
   /** "this computer → build-box → github.com" from a connection's bindings, hosts named from known_hosts. */
@@ -458,7 +515,7 @@ export class Agent implements FrameHandler {
       }
       case 'other': {
         const handler = this.extensions.get(ext.name);
-        if (handler !== undefined) return handler(ext.contents, ctx);
+        if (handler !== undefined) return handler(ext.contents, ctx, this.cardUsePolicy(ctx));
         // draft-miller-ssh-agent §3.8: an agent that does not support an extension MUST reply
         // with an empty SSH_AGENT_FAILURE (EXTENSION_FAILURE is for a supported one that failed);
         // OpenSSH's process_extension does the same.
@@ -502,6 +559,12 @@ export class Agent implements FrameHandler {
  */
 function isForwarded(state: ConnState): boolean {
   return state.bindings.some((b) => b.forwarding) || (state.bindAttempted && state.bindings.length === 0);
+}
+
+/** "a git commit", "an object", "data": the purpose a request states, for a prompt. */
+function signedThing(purpose: string): string {
+  if (purpose === '' || purpose === 'data') return 'data';
+  return /^[aeiou]/i.test(purpose) ? `an ${purpose}` : `a ${purpose}`;
 }
 
 function fromLatin1(s: string): string {

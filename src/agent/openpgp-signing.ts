@@ -9,7 +9,8 @@ import {
   signReply,
   type OpenPgpKeyEntry,
 } from '../protocol/openpgp-extension.js';
-import type { ExtensionHandler } from './extension-handler.js';
+import { equalBytes } from '../wire/bytes.js';
+import type { CardUsePolicy, ExtensionHandler } from './extension-handler.js';
 import type { RequestContext } from './key-provider.js';
 
 /** A card's OpenPGP key as the agent offers it: the signature key signs; the others are listed for certificates. */
@@ -46,10 +47,10 @@ export class SignatureRefusedError extends AgentError {
 /** The handlers of openpgp-keys-v00@… and openpgp-sign-v00@…, for AgentOptions.extensions. */
 export function openPgpExtensions(source: SignatureKeySource, log: Logger): ReadonlyMap<string, ExtensionHandler> {
   const guarded =
-    (name: string, handle: (contents: Uint8Array, ctx: RequestContext) => Promise<Response>): ExtensionHandler =>
-    async (contents, ctx) => {
+    (name: string, handle: (contents: Uint8Array, ctx: RequestContext, policy: CardUsePolicy) => Promise<Response>): ExtensionHandler =>
+    async (contents, ctx, policy) => {
       try {
-        return await handle(contents, ctx);
+        return await handle(contents, ctx, policy);
       } catch (err) {
         const code = err instanceof AgentError ? err.code : 'E_INTERNAL';
         const message = err instanceof Error ? err.message : String(err);
@@ -60,14 +61,15 @@ export function openPgpExtensions(source: SignatureKeySource, log: Logger): Read
   return new Map<string, ExtensionHandler>([
     [
       OpenPgpExtension.KEYS,
-      guarded(OpenPgpExtension.KEYS, async (contents, ctx) => {
+      guarded(OpenPgpExtension.KEYS, async (contents, ctx, policy) => {
         decodeKeysRequest(contents);
-        return keysReply(await source.listSignatureKeys(ctx));
+        // Shown where the card's SSH key is shown (ssh-add -h, --forwarded deny).
+        return keysReply((await source.listSignatureKeys(ctx)).filter((k) => policy.mayList(k.ident)));
       }),
     ],
     [
       OpenPgpExtension.SIGN,
-      guarded(OpenPgpExtension.SIGN, async (contents, ctx) => {
+      guarded(OpenPgpExtension.SIGN, async (contents, ctx, policy) => {
         const req = decodeSignRequest(contents);
         const hash = SIGNING_HASHES[req.hashAlgorithm as keyof typeof SIGNING_HASHES] as SigningHash | undefined;
         if (hash === undefined) throw new SignatureRefusedError(`hash algorithm ${req.hashAlgorithm} is not allowed (SHA-224/256/384/512 are)`);
@@ -75,6 +77,10 @@ export function openPgpExtensions(source: SignatureKeySource, log: Logger): Read
         const fpr = Buffer.from(req.fingerprint).toString('hex').toUpperCase();
         const host = ctx.session?.hostKeyFingerprint;
         ctx.conn.log.debug({ fingerprint: fpr, hash, purpose: req.purpose, host, forwarded: ctx.session?.forwarding }, 'OpenPGP signature requested');
+        // The card's ident decides the rules; listing costs no APDU once the card's keys are read.
+        const key = (await source.listSignatureKeys(ctx)).find((k) => k.slot === 'signature' && equalBytes(k.fingerprint, req.fingerprint));
+        if (key === undefined) throw new SignatureRefusedError(`no plugged card has the OpenPGP signature key ${fpr}`);
+        if (!(await policy.maySign(key.ident, req.purpose))) throw new SignatureRefusedError(`card ${key.ident} may not sign for this connection`);
         const raw = await source.signDigest(req.fingerprint, hash, req.digest, ctx, { purpose: req.purpose });
         if (raw === null) throw new SignatureRefusedError(`no plugged card has the OpenPGP signature key ${fpr}`);
         ctx.conn.log.info({ fingerprint: fpr, purpose: req.purpose }, 'OpenPGP signature made');

@@ -72,7 +72,15 @@ export function decodeStatusResponse(resp: Response): StatusReport {
   return parsed;
 }
 
-/** The handler of STATUS_EXTENSION, for AgentOptions.extensions. */
+/**
+ * The handler of STATUS_EXTENSION, for AgentOptions.extensions. Only for this machine: through
+ * agent forwarding it answers nothing (the bound hosts and the PIN whereabouts are not the remote
+ * side's business), and it shows only the cards the connection may list.
+ */
 export function statusExtension(source: { cardReports(): Promise<CardReport[]> }, agent: StatusReport['agent'], sessions: () => SessionReport[]): ExtensionHandler {
-  return async () => statusResponse({ agent, cards: await source.cardReports(), sessions: sessions() });
+  return async (_contents, ctx, policy) => {
+    if (ctx.sessions.some((s) => s.forwarding)) return { type: 'failure' };
+    const cards = (await source.cardReports()).filter((c) => policy.mayList(c.ident));
+    return statusResponse({ agent, cards, sessions: sessions() });
+  };
 }

@@ -16,14 +16,19 @@ const run = promisify(execFile);
 export class GnupgHome {
   private constructor(readonly dir: string, readonly env: NodeJS.ProcessEnv) {}
 
-  static async create(pin: string, baseEnv: NodeJS.ProcessEnv = process.env): Promise<GnupgHome> {
+  /**
+   * `pin` answers every PIN question; `{ user, admin }` answers the Admin PIN question (gpg-agent
+   * prompts "Admin PIN" for it, as for `gpg --card-edit` generate) with `admin`, the others with `user`.
+   */
+  static async create(pin: string | { readonly user: string; readonly admin: string }, baseEnv: NodeJS.ProcessEnv = process.env): Promise<GnupgHome> {
     const dir = await mkdtemp(join(tmpdir(), 'oca-gpg-'));
     await chmod(dir, 0o700);
     const pinentry = join(dir, 'pinentry-scripted');
-    // A pinentry speaking just enough Assuan: OK to everything, the PIN to GETPIN.
+    const { user, admin } = typeof pin === 'string' ? { user: pin, admin: pin } : pin;
+    // A pinentry speaking just enough Assuan: OK to everything, the PIN its prompt asks for to GETPIN.
     await writeFile(
       pinentry,
-      `#!/bin/sh\necho "OK scripted pinentry"\nwhile read -r cmd rest; do\n  case "$cmd" in\n    GETPIN) echo "D ${pin}"; echo OK ;;\n    BYE) echo OK; exit 0 ;;\n    *) echo OK ;;\n  esac\ndone\n`,
+      `#!/bin/sh\necho "OK scripted pinentry"\nprompt=""\nwhile read -r cmd rest; do\n  case "$cmd" in\n    SETPROMPT) prompt="$rest"; echo OK ;;\n    GETPIN) case "$prompt" in *Admin*) echo "D ${admin}" ;; *) echo "D ${user}" ;; esac; echo OK ;;\n    BYE) echo OK; exit 0 ;;\n    *) echo OK ;;\n  esac\ndone\n`,
     );
     await chmod(pinentry, 0o700);
     await writeFile(join(dir, 'scdaemon.conf'), ['disable-ccid', 'pcsc-shared', 'pcsc-driver libpcsclite.so.1', ''].join('\n'));

@@ -8,8 +8,9 @@ import { VpcdBridge } from './vpcd-bridge.js';
 
 /**
  * One virtual card in its own process, plugged into pcscd through vpcd:
- *   node dist/simulator/vpcd-main.js --port 35963 --state card.json [--algo ed25519] [--short]
- *     [--kdf] [--touch] [--auto-touch-ms N] [--host 127.0.0.1]
+ *   node dist/simulator/vpcd-main.js --port 35963 --state card.json [--algo ed25519] [--sign-algo A]
+ *     [--short] [--kdf] [--touch] [--auto-touch-ms N] [--host 127.0.0.1]
+ * --algo is the authentication key's algorithm; --sign-algo the signature key's (default: --algo).
  * SIGUSR1 touches the card; SIGTERM pulls it out and exits.
  */
 const { values } = parseArgs({
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     state: { type: 'string' },
     algo: { type: 'string', default: 'ed25519' },
+    'sign-algo': { type: 'string' },
     short: { type: 'boolean', default: false },
     kdf: { type: 'boolean', default: false },
     touch: { type: 'boolean', default: false },
@@ -27,18 +29,21 @@ const { values } = parseArgs({
 });
 
 if (values.port === undefined || values.state === undefined) {
-  process.stderr.write('usage: vpcd-main --port PORT --state FILE [--algo A] [--short] [--kdf] [--touch] [--auto-touch-ms N]\n');
+  process.stderr.write('usage: vpcd-main --port PORT --state FILE [--algo A] [--sign-algo A] [--short] [--kdf] [--touch] [--auto-touch-ms N]\n');
   process.exit(2);
 }
-if (!SIM_ALGORITHMS.includes(values.algo as SimAlgorithm)) {
-  process.stderr.write(`unknown --algo ${values.algo}; one of ${SIM_ALGORITHMS.join(', ')}\n`);
-  process.exit(2);
+for (const [flag, algo] of [['--algo', values.algo], ['--sign-algo', values['sign-algo'] ?? values.algo]] as const) {
+  if (!SIM_ALGORITHMS.includes(algo as SimAlgorithm)) {
+    process.stderr.write(`unknown ${flag} ${algo}; one of ${SIM_ALGORITHMS.join(', ')}\n`);
+    process.exit(2);
+  }
 }
 
 setRootLogger(pino({ level: process.env['DEBUG'] === undefined ? 'info' : 'debug' }, pino.destination(2)));
 const log = getLogger('simulator');
 const card = await VirtualCard.loadOrCreate(values.state, {
   authAlgorithm: values.algo as SimAlgorithm,
+  signAlgorithm: (values['sign-algo'] ?? values.algo) as SimAlgorithm,
   extendedLength: !values.short,
   kdf: values.kdf,
   touch: { aut: values.touch },

@@ -1,9 +1,14 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent/agent.js';
 import { ForwardingPolicy } from '../../src/agent/forwarding-policy.js';
+import { openPgpExtensions, type OpenPgpKeyInfo, type SignatureKeySource, type SigningHash } from '../../src/agent/openpgp-signing.js';
 import type { Constraint, KeyProvider, RequestContext } from '../../src/agent/key-provider.js';
 import type { Request } from '../../src/protocol/messages.js';
+import { decodeKeysReply, keysRequest, signRequest } from '../../src/protocol/openpgp-extension.js';
 import { Secret } from '../../src/secret.js';
+import type { ConnectionContext } from '../../src/server/frame-handler.js';
 import type { HostNamer, HostNameResult } from '../../src/ssh/known-hosts.js';
 import { encodeSignature } from '../../src/ssh/signature.js';
 import { sshPublicKeyBlobFromKeyObject, verifySshSignature } from '../../src/ssh/verify.js';
@@ -312,5 +317,210 @@ describe('Agent: the forwarded-request policy', () => {
     await ask(agent, conn, B.bind(false).req);
     await ask(agent, conn, { type: 'request-identities' });
     expect(keys.calls.at(-1)!.ctx.session).toMatchObject({ hostName: 'github.com', forwarding: false });
+  });
+});
+
+describe('Agent: the OpenPGP extensions follow ssh-add -h and --forwarded', () => {
+  const FPR = new Uint8Array(20).fill(0x5a);
+  const OTHER_FPR = new Uint8Array(20).fill(0x6b);
+
+  /** The card's OpenPGP signature key as the card manager would list it; records each signature it makes. */
+  class OpenPgpCard implements SignatureKeySource {
+    readonly signed: { purpose: string | undefined }[] = [];
+    async listSignatureKeys(): Promise<OpenPgpKeyInfo[]> {
+      return [
+        { ident: IDENT, slot: 'signature', fingerprint: FPR, created: 1_700_000_000, parts: { algorithm: 22, oid: Uint8Array.of(0x2b, 6, 1, 4, 1, 0xda, 0x47, 0x0f, 1), point: new Uint8Array(33).fill(0x40, 0, 1) } },
+        { ident: IDENT, slot: 'authentication', fingerprint: OTHER_FPR, created: 1_700_000_000, parts: { algorithm: 22, oid: Uint8Array.of(0x2b, 6, 1, 4, 1, 0xda, 0x47, 0x0f, 1), point: new Uint8Array(33).fill(0x40, 0, 1) } },
+      ];
+    }
+    async signDigest(fingerprint: Uint8Array, _hash: SigningHash, _digest: Uint8Array, _ctx: RequestContext, options?: { readonly purpose?: string }): Promise<Uint8Array | null> {
+      if (!Buffer.from(fingerprint).equals(Buffer.from(FPR))) return null;
+      this.signed.push({ purpose: options?.purpose });
+      return new Uint8Array(64).fill(7);
+    }
+  }
+
+  const names: HostNamer = {
+    async nameFor(hostKey: Uint8Array): Promise<HostNameResult> {
+      if (Buffer.from(hostKey).equals(Buffer.from(A.blob))) return { name: 'build-box', revoked: false };
+      if (Buffer.from(hostKey).equals(Buffer.from(B.blob))) return { name: 'github.com', revoked: false };
+      return { revoked: false };
+    },
+  };
+
+  function setup(options: Omit<Parameters<typeof makeAgent>[0] & object, 'keys' | 'extensions'> = {}) {
+    const keys = new CardProvider();
+    const card = new OpenPgpCard();
+    const { agent, logs } = makeAgent({ keys, extensions: openPgpExtensions(card, pino({ level: 'silent' })), hostNames: names, ...options });
+    return { agent, logs, keys, card };
+  }
+
+  const listOpenPgp = async (agent: Agent, conn: ConnectionContext): Promise<string[]> =>
+    decodeKeysReply(await ask(agent, conn, { type: 'extension', extension: keysRequest() })).map((k) => `${k.ident} ${k.slot}`);
+  const listSsh = async (agent: Agent, conn: ConnectionContext): Promise<string[]> => {
+    const r = await ask(agent, conn, { type: 'request-identities' });
+    return r.type === 'identities-answer' ? r.identities.map((i) => i.comment) : [];
+  };
+  const signOpenPgp = (agent: Agent, conn: ConnectionContext, purpose = 'git commit') =>
+    ask(agent, conn, { type: 'extension', extension: signRequest({ fingerprint: FPR, hashAlgorithm: 8, digest: new Uint8Array(32), purpose }) });
+
+  /** Connection shapes: local, ssh authenticating to A or B, ssh -A to A (one or two hops), a failed bind. */
+  const SHAPES: Record<string, (agent: Agent) => Promise<ConnectionContext>> = {
+    local: async () => makeConn(),
+    'ssh to build-box': async (agent) => {
+      const c = makeConn();
+      await ask(agent, c, A.bind(false).req);
+      return c;
+    },
+    'ssh to github.com': async (agent) => {
+      const c = makeConn();
+      await ask(agent, c, B.bind(false).req);
+      return c;
+    },
+    'ssh -A to build-box': async (agent) => {
+      const c = { ...makeConn(), peer: { uid: 1000, pid: 4242, program: 'ssh' } };
+      await ask(agent, c, A.bind(true).req);
+      return c;
+    },
+    'ssh -A to build-box, then ssh -A on to github.com': async (agent) => {
+      const c = { ...makeConn(), peer: { uid: 1000, pid: 4242, program: 'ssh' } };
+      await ask(agent, c, A.bind(true).req);
+      await ask(agent, c, B.bind(true).req);
+      return c;
+    },
+    'a failed bind': async (agent) => {
+      const c = makeConn();
+      const bad = A.bind(true);
+      if (bad.req.type !== 'extension' || bad.req.extension.kind !== 'session-bind') throw new Error('not a bind');
+      const forged: Request = { type: 'extension', extension: { ...bad.req.extension, sessionId: new Uint8Array(32).fill(1) } };
+      expect(await ask(agent, c, forged)).toEqual({ type: 'failure' });
+      return c;
+    },
+  };
+
+  it('without rules and with --forwarded allow: listed and signing everywhere, with the purpose passed on', async () => {
+    const { agent, card } = setup({ forwarding: new ForwardingPolicy({ flag: 'allow' }) });
+    for (const [shape, open] of Object.entries(SHAPES)) {
+      const conn = await open(agent);
+      expect(await listOpenPgp(agent, conn), shape).toEqual([`${IDENT} signature`, `${IDENT} authentication`]);
+      expect((await signOpenPgp(agent, conn)).type, shape).toBe('extension-response');
+    }
+    expect(card.signed).toHaveLength(Object.keys(SHAPES).length);
+    expect(card.signed[0]).toEqual({ purpose: 'git commit' });
+  });
+
+  it('the OpenPGP keys of a card are listed exactly where request-identities lists its SSH key', async () => {
+    const rules = [
+      [restrict({ to: { host: 'a', key: A.blob } })],
+      [restrict({ to: { host: 'a', key: A.blob } }, { from: { host: 'a', key: A.blob }, to: { host: 'b', key: B.blob } })],
+      [restrict({ to: { host: 'b', key: B.blob } })],
+    ];
+    for (const policy of ['allow', 'deny'] as const) {
+      for (const r of [...rules, null]) {
+        const { agent } = setup({ forwarding: new ForwardingPolicy({ flag: policy }) });
+        if (r !== null) expect(await ask(agent, makeConn(), add(r))).toEqual({ type: 'success' });
+        const seen: string[] = [];
+        for (const [shape, open] of Object.entries(SHAPES)) {
+          const conn = await open(agent);
+          const ssh = (await listSsh(agent, conn)).length > 0;
+          const openpgp = (await listOpenPgp(agent, conn)).length > 0;
+          expect(openpgp, `${policy}, ${r === null ? 'no rules' : `${r.length} rules`}: ${shape}`).toBe(ssh);
+          seen.push(`${shape}: ${ssh}`);
+        }
+        // The cases are not all alike: some hide the key, the local connection shows it.
+        expect(seen).toContain('local: true');
+        if (policy === 'deny' || r !== null) expect(seen.some((s) => s.endsWith('false'))).toBe(true);
+      }
+    }
+  });
+
+  it('ssh-add -h: a restricted card signs OpenPGP data on an unbound (local) connection only', async () => {
+    const { agent, card, logs } = setup({ forwarding: new ForwardingPolicy({ flag: 'allow' }) });
+    expect(await ask(agent, makeConn(), add([restrict({ to: { host: 'a', key: A.blob } }, { from: { host: 'a', key: A.blob }, to: { host: 'b', key: B.blob } })]))).toEqual({ type: 'success' });
+    const outcomes: Record<string, string> = {};
+    for (const [shape, open] of Object.entries(SHAPES)) outcomes[shape] = (await signOpenPgp(agent, await open(agent))).type;
+    expect(outcomes).toEqual({
+      local: 'extension-response',
+      'ssh to build-box': 'extension-failure',
+      'ssh to github.com': 'extension-failure',
+      'ssh -A to build-box': 'extension-failure',
+      'ssh -A to build-box, then ssh -A on to github.com': 'extension-failure',
+      'a failed bind': 'extension-failure',
+    });
+    expect(card.signed).toHaveLength(1);
+    const refusals = logs.filter((l) => l.msg.startsWith('signature refused: a card key restricted with ssh-add -h'));
+    expect(refusals).toHaveLength(5);
+    expect(refusals[2]).toMatchObject({ ident: IDENT, purpose: 'git commit', path: 'this computer → build-box' });
+    // ssh-add -s without -h lifts the rules, and the card signs for the forwarding again.
+    await ask(agent, makeConn(), add([]));
+    expect((await signOpenPgp(agent, await SHAPES['ssh -A to build-box']!(agent))).type).toBe('extension-response');
+  });
+
+  it('--forwarded deny: not listed and no signature on a forwarded connection; local and direct connections go on', async () => {
+    const { agent, card, logs } = setup({ forwarding: new ForwardingPolicy({ flag: 'deny' }) });
+    const fwd = await SHAPES['ssh -A to build-box']!(agent);
+    expect(await listOpenPgp(agent, fwd)).toEqual([]);
+    expect(await signOpenPgp(agent, fwd)).toEqual({ type: 'extension-failure' });
+    expect(card.signed).toHaveLength(0);
+    expect(logs.find((l) => l.msg === 'forwarded signature request refused (forwarded = deny)')).toMatchObject({ ident: IDENT, path: 'this computer → build-box', peer: 'ssh (pid 4242, uid 1000)' });
+    expect((await signOpenPgp(agent, await SHAPES['a failed bind']!(agent))).type).toBe('extension-failure');
+    expect((await signOpenPgp(agent, makeConn())).type).toBe('extension-response');
+    expect((await signOpenPgp(agent, await SHAPES['ssh to github.com']!(agent))).type).toBe('extension-response');
+    expect(card.signed).toHaveLength(2);
+  });
+
+  it('--forwarded confirm: asks "sign a git commit for <host>?" with the chain of hosts; yes signs, no refuses', async () => {
+    const asked: string[] = [];
+    let answer = true;
+    const { agent, card } = setup({
+      forwarding: new ForwardingPolicy({ flag: 'confirm' }),
+      confirm: async (m) => {
+        asked.push(m);
+        return answer;
+      },
+    });
+    const one = await SHAPES['ssh -A to build-box']!(agent);
+    expect((await signOpenPgp(agent, one)).type).toBe('extension-response');
+    expect(asked).toEqual([
+      [
+        `Allow card ${IDENT} to sign a git commit for build-box?`,
+        'Path: this computer → build-box',
+        'Forwarded by: ssh (pid 4242, uid 1000)',
+        'What is signed is as the request states it: the agent sees only a digest.',
+      ].join('\n'),
+    ]);
+    const two = await SHAPES['ssh -A to build-box, then ssh -A on to github.com']!(agent);
+    expect((await signOpenPgp(agent, two, 'git tag')).type).toBe('extension-response');
+    expect(asked[1]!.split('\n').slice(0, 2)).toEqual([`Allow card ${IDENT} to sign a git tag for github.com?`, 'Path: this computer → build-box → github.com']);
+    expect((await signOpenPgp(agent, two, 'data')).type).toBe('extension-response');
+    expect(asked[2]!.split('\n')[0]).toBe(`Allow card ${IDENT} to sign data for github.com?`);
+    answer = false;
+    expect(await signOpenPgp(agent, one)).toEqual({ type: 'extension-failure' });
+    expect(card.signed).toHaveLength(3);
+    // Local use and a listing are never asked about.
+    expect((await signOpenPgp(agent, makeConn())).type).toBe('extension-response');
+    expect(await listOpenPgp(agent, one)).toHaveLength(2);
+    expect(asked).toHaveLength(4);
+  });
+
+  it('confirm (the default) without a way to ask refuses; a per-card setting wins over the flag', async () => {
+    const { agent, card, logs } = setup();
+    expect(await signOpenPgp(agent, await SHAPES['ssh -A to build-box']!(agent))).toEqual({ type: 'extension-failure' });
+    expect(logs.some((l) => l.msg.includes('no way to ask') && l['purpose'] === 'git commit')).toBe(true);
+    expect(card.signed).toHaveLength(0);
+    const config = { cards: new Map([[IDENT, 'allow' as const]]) };
+    const { agent: perCard } = setup({ forwarding: new ForwardingPolicy({ flag: 'deny', config }) });
+    expect((await signOpenPgp(perCard, await SHAPES['ssh -A to build-box']!(perCard))).type).toBe('extension-response');
+  });
+
+  it('the authentication key and unknown keys are refused before any policy is asked', async () => {
+    const asked: string[] = [];
+    const { agent, card } = setup({ confirm: async (m) => (asked.push(m), true) });
+    const fwd = await SHAPES['ssh -A to build-box']!(agent);
+    for (const fingerprint of [OTHER_FPR, new Uint8Array(20)]) {
+      expect(await ask(agent, fwd, { type: 'extension', extension: signRequest({ fingerprint, hashAlgorithm: 8, digest: new Uint8Array(32), purpose: 'git commit' }) })).toEqual({ type: 'extension-failure' });
+    }
+    expect(asked).toEqual([]);
+    expect(card.signed).toHaveLength(0);
   });
 });

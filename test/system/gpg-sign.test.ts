@@ -3,25 +3,8 @@ import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, REPO_ROOT, requireBuild, runProgram, type RunResult } from './harness/agent-process.js';
+import { GIT, GPG, GPG_SHIM, GPGCONF, UID, confirmScript, ok, shellQuote as q, splitSignedCommit } from './harness/git-sign.js';
 import { SSH, SSHD, SSH_ADD, Sshd, describeWithTools, sshLogin } from './harness/sshd.js';
-
-const GPG = '/usr/bin/gpg';
-const GPGCONF = '/usr/bin/gpgconf';
-const GIT = '/usr/bin/git';
-/** What users set as git's gpg.program: the shipped shim for `openpgp-card-agent gpg`. */
-const GPG_SHIM = join(REPO_ROOT, 'bin/openpgp-card-agent-gpg');
-const UID = 'Card Tester <card@example.org>';
-
-/** A commit object split into the signed payload and its armored signature (gpgsig header). */
-function splitSignedCommit(raw: string): { payload: string; signature: string } {
-  const lines = raw.split('\n');
-  const start = lines.findIndex((l) => l.startsWith('gpgsig '));
-  if (start < 0) throw new Error(`commit is not signed:\n${raw}`);
-  let end = start + 1;
-  while (end < lines.length && lines[end]!.startsWith(' ')) end++;
-  const signature = [lines[start]!.slice('gpgsig '.length), ...lines.slice(start + 1, end).map((l) => l.slice(1))].join('\n');
-  return { payload: [...lines.slice(0, start), ...lines.slice(end)].join('\n'), signature: `${signature}\n` };
-}
 
 interface Workspace {
   readonly dir: string;
@@ -63,11 +46,6 @@ async function importOwnCertificate(ws: Workspace, armored: string): Promise<str
 
 async function git(ws: Workspace, args: readonly string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {
   return runProgram(GIT, ['-C', ws.repo, ...args], { env: { ...ws.env, ...extraEnv }, timeoutMs: 60_000 });
-}
-
-function ok(r: RunResult, what: string): RunResult {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
 }
 
 describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG, git and OpenPGP.js', [GPG, GPGCONF, GIT], () => {
@@ -186,53 +164,135 @@ describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG
   }
 });
 
-describeWithTools('remote workspace: ssh -A into sshd, git commit -S in the remote shell', [SSHD, SSH, SSH_ADD, GPG, GPGCONF, GIT], () => {
+describeWithTools('remote workspace: ssh -A into sshd, git commit -S in the remote shell, under --forwarded', [SSHD, SSH, SSH_ADD, GPG, GPGCONF, GIT], () => {
   let sshd: Sshd;
   let ws: Workspace;
+  let agent: AgentProcess;
+  let confirm: Awaited<ReturnType<typeof confirmScript>>;
+  let ident: string;
 
-  beforeAll(async () => {
-    requireBuild();
-    sshd = await Sshd.start();
-    ws = await startWorkspace('ed25519');
-    const keyLine = ok(await runProgram(SSH_ADD, ['-L'], { env: ws.env }), 'ssh-add -L').stdout.trim();
-    await sshd.authorize(keyLine);
-    // The remote side has only the certificate (public), like a workspace whose dotfiles carry it.
-    const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
-    await importOwnCertificate(ws, exported.stdout);
-  });
+  /** Restarts the daemon on the workspace's card (same state file) with these arguments; its HOME names sshd "build-box". */
+  async function restartAgent(args: readonly string[]): Promise<void> {
+    await agent.stop();
+    agent = await AgentProcess.start({
+      socketPath: ws.agent.socketPath,
+      args: ['--simulate', '--simulate-algo', 'ed25519', '--simulate-state', ws.state, '--no-notify', '-a', ws.agent.socketPath, ...args],
+      env: { HOME: ws.dir, ...confirm.env },
+    });
+  }
 
-  afterAll(async () => {
-    await runProgram(GPGCONF, ['--kill', 'all'], { env: ws?.env });
-    await ws?.agent.stop();
-    await sshd?.stop();
-    await cleanupSystem();
-  });
-
-  it('the remote git signs through the forwarded agent; the commit verifies there and here', async () => {
-    const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  /** `git commit -S` (and, when it worked, verify-commit) in a remote shell reached with ssh -A. */
+  async function remoteCommit(message: string, extra: readonly string[] = []): Promise<RunResult> {
     const remote = [
       // sshd gives the session its own PATH and HOME; the workspace's dotfiles would set these.
       `export PATH=${q(dirname(process.execPath))}:$PATH`,
       `export GNUPGHOME=${q(join(ws.dir, 'gnupg'))} OPENPGP_CARD_AGENT_CERTIFICATES=${q(join(ws.dir, 'certs'))}`,
       `export GIT_CONFIG_GLOBAL=${q(join(ws.dir, 'gitconfig'))} GIT_CONFIG_NOSYSTEM=1`,
       `cd ${q(ws.repo)}`,
-      'git init -q',
-      `git config gpg.program ${q(GPG_SHIM)}`,
-      'git config user.name "Card Tester" && git config user.email card@example.org',
-      'git commit -q -S --allow-empty -m "signed in the remote workspace"',
+      ...extra,
+      `git commit -q -S --allow-empty -m ${q(message)}`,
       'git verify-commit HEAD',
       'echo "remote SSH_AUTH_SOCK=$SSH_AUTH_SOCK"',
     ].join(' && ');
-    const r = await sshLogin({ port: sshd.port, agentSocket: ws.agent.socketPath, extraArgs: ['-A'], command: remote });
+    return sshLogin({ port: sshd.port, agentSocket: agent.socketPath, extraArgs: ['-A'], command: remote });
+  }
+
+  beforeAll(async () => {
+    requireBuild();
+    sshd = await Sshd.start();
+    ws = await startWorkspace('ed25519');
+    agent = ws.agent;
+    confirm = await confirmScript(ws.dir);
+    const keyLine = ok(await runProgram(SSH_ADD, ['-L'], { env: ws.env }), 'ssh-add -L').stdout.trim();
+    ident = keyLine.split(' ')[2]!;
+    await sshd.authorize(keyLine);
+    // known_hosts of the daemon's HOME names the server in prompts and logs.
+    const hostKey = (await readFile(join(sshd.dir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+    await mkdir(join(ws.dir, '.ssh'), { recursive: true });
+    await writeFile(join(ws.dir, '.ssh', 'known_hosts'), `build-box ${hostKey}\n`);
+    // The remote side has only the certificate (public), like a workspace whose dotfiles carry it.
+    const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
+    await importOwnCertificate(ws, exported.stdout);
+    ok(await git(ws, ['init', '-q']), 'git init');
+    for (const [k, v] of [
+      ['user.name', 'Card Tester'],
+      ['user.email', 'card@example.org'],
+      ['gpg.program', GPG_SHIM],
+    ]) ok(await git(ws, ['config', k!, v!]), 'git config');
+    await restartAgent([]);
+  });
+
+  afterAll(async () => {
+    await runProgram(GPGCONF, ['--kill', 'all'], { env: ws?.env });
+    await agent?.stop();
+    await sshd?.stop();
+    await cleanupSystem();
+  });
+
+  it('confirm (the default), answered yes: the remote git signs through the forwarded agent; the commit verifies there and here', async () => {
+    await confirm.answer('yes');
+    const r = await remoteCommit('signed in the remote workspace');
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     // The remote shell reached the card through sshd's forwarding socket, not ours.
     const sock = /remote SSH_AUTH_SOCK=(\S+)/.exec(r.stdout)?.[1];
     expect(sock).toBeDefined();
-    expect(sock).not.toBe(ws.agent.socketPath);
+    expect(sock).not.toBe(agent.socketPath);
     expect(r.stderr).toContain('Good signature from "Card Tester <card@example.org>"');
     const log = ok(await git(ws, ['log', '-1', '--format=%G? %s']), 'git log').stdout.trim();
     expect(log).toBe('G signed in the remote workspace');
     // The agent signed it: its log has the OpenPGP signature, marked as a git commit.
-    expect(ws.agent.logLines().some((l) => l['msg'] === 'OpenPGP signature made' && l['purpose'] === 'git commit')).toBe(true);
+    expect(agent.logLines().some((l) => l['msg'] === 'OpenPGP signature made' && l['purpose'] === 'git commit')).toBe(true);
+    // One question, for the commit (the login itself is not forwarded), naming the host.
+    const asked = await confirm.prompts();
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toContain(`Allow card ${ident} to sign a git commit for build-box?`);
+    expect(asked[0]).toContain('Path: this computer → build-box');
+    expect(asked[0]).toMatch(/Forwarded by: ssh \(pid \d+, uid 0\)/);
+  });
+
+  it('confirm, answered no: git commit -S fails in the remote shell and no commit is made', async () => {
+    await confirm.answer('no');
+    const before = ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim();
+    const r = await remoteCommit('must not be signed');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('gpg failed to sign the data');
+    expect(ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim()).toBe(before);
+    expect(await confirm.prompts()).toHaveLength(2);
+    expect(agent.logLines().some((l) => l['msg'] === 'forwarded signature request not confirmed by the user' && l['path'] === 'this computer → build-box')).toBe(true);
+  });
+
+  it('--forwarded deny: the remote sees no OpenPGP key and cannot sign; the login and local signing go on', async () => {
+    await restartAgent(['--forwarded', 'deny']);
+    await confirm.answer('yes');
+    const before = ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim();
+    const listed = await sshLogin({ port: sshd.port, agentSocket: agent.socketPath, extraArgs: ['-A'], command: `PATH=${q(dirname(process.execPath))}:$PATH ${q(GPG_SHIM)} -K` });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toBe('No card with an OpenPGP signature key.\n');
+    const r = await remoteCommit('must not be signed either');
+    expect(r.code).not.toBe(0);
+    expect(ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim()).toBe(before);
+    // Nobody was asked: deny needs no answer.
+    expect(await confirm.prompts()).toHaveLength(2);
+    ok(await git(ws, ['commit', '-q', '-S', '--allow-empty', '-m', 'signed here, on this computer']), 'local git commit -S');
+    ok(await git(ws, ['verify-commit', 'HEAD']), 'git verify-commit');
+  });
+
+  it('ssh-add -h build-box: the login to build-box works, but the card signs no commit there; here it does', async () => {
+    await restartAgent(['--forwarded', 'allow']);
+    const pin = join(ws.dir, 'pin.sh');
+    await writeFile(pin, '#!/bin/sh\necho 123456\n', { mode: 0o700 });
+    const added = await runProgram(SSH_ADD, ['-H', join(ws.dir, '.ssh', 'known_hosts'), '-h', 'build-box', '-s', ident], {
+      env: { ...ws.env, SSH_ASKPASS: pin, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+    });
+    expect(added.code, added.stderr).toBe(0);
+    const before = ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim();
+    const r = await remoteCommit('must not be signed by a restricted card');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('gpg failed to sign the data');
+    expect(ok(await git(ws, ['rev-parse', 'HEAD']), 'rev-parse').stdout.trim()).toBe(before);
+    // The forwarded connection does not even see the card's keys (as ssh-add -L there would not).
+    expect(agent.logLines().some((l) => l['msg'] === 'destination-constrained key hidden' && l['path'] === 'this computer → build-box')).toBe(true);
+    ok(await git(ws, ['commit', '-q', '-S', '--allow-empty', '-m', 'signed here by the restricted card']), 'local git commit -S');
+    ok(await git(ws, ['verify-commit', 'HEAD']), 'git verify-commit');
   });
 });

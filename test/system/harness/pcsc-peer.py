@@ -8,6 +8,7 @@
   pcsc-peer.py select-piv READER       connect shared, SELECT the PIV application (A0 00 00 03 08)
   pcsc-peer.py try-sign READER         SELECT OpenPGP, INTERNAL AUTHENTICATE without any VERIFY; print the status word
   pcsc-peer.py apdus READER HEX...     send APDUs in one transaction; print each status word
+  pcsc-peer.py get-data READER TAG     SELECT OpenPGP, GET DATA TAG (hex, e.g. c4: PW status bytes); print the data in hex
 
 READER is a suffix of the reader name (e.g. "00 00"). PCSCLITE_CSOCK_NAME picks the pcscd.
 """
@@ -90,6 +91,17 @@ def main():
             print(sw(transmit(card, protocol, bytes.fromhex(h))))
         check("SCardEndTransaction", scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD))
         check("SCardDisconnect", scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD))
+    elif cmd == "get-data":
+        tag = int(sys.argv[3], 16)
+        ctx, card, protocol = connect(suffix)
+        check("SCardBeginTransaction", scard.SCardBeginTransaction(card))
+        transmit(card, protocol, OPENPGP_SELECT)
+        resp = transmit(card, protocol, bytes([0x00, 0xCA, tag >> 8, tag & 0xFF, 0x00]))
+        check("SCardEndTransaction", scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD))
+        check("SCardDisconnect", scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD))
+        if sw(resp) != "9000":
+            raise SystemExit(f"GET DATA {tag:02x}: status {sw(resp)}")
+        print(resp[:-2].hex())
     else:
         raise SystemExit(__doc__)
 
