@@ -59,7 +59,8 @@ function openAnnouncing(path) {
 }
 
 async function waitFor(pred, what) {
-  for (let i = 0; i < 2000; i++) {
+  // A generous bound (60 s): on a loaded machine accepting 2,000 connections takes a while.
+  for (let i = 0; i < 6000; i++) {
     if (pred()) return;
     await sleep(10);
   }
