@@ -85,21 +85,10 @@ export function unreadableKeyReason(a: AlgorithmAttributes): string | undefined 
  * 82 exponent for RSA, 86 the point for ECC. Which one it is comes from the algorithm attributes.
  */
 export function parsePublicKeyTemplate(resp: Uint8Array, attrs: AlgorithmAttributes): CardPublicKey {
-  const objects = parseTlv(resp);
-  const root = findTlv(objects, 0x7f49);
-  // Some cards omit the 7F49 wrapper and send its content alone.
-  const inner = root?.children ?? objects;
-  // Lenient TLV yields what is there; key material cut short must not pass as a shorter key.
-  const field = (tag: number): Uint8Array | undefined => {
-    const o = findTlv(inner, tag);
-    if (o?.truncated === true) throw new WireFormatError(`public key field ${tag.toString(16)} is cut off`, o.offset);
-    return o?.value;
-  };
+  const field = publicKeyFields(resp);
   if (attrs.algorithm === 'rsa') {
-    const n = field(0x81);
-    const e = field(0x82);
-    if (n === undefined || e === undefined) throw new WireFormatError('RSA public key without modulus or exponent', 0);
-    return { kind: 'rsa', n: stripZeros(n), e: stripZeros(e) };
+    const { n, e } = rsaFields(field);
+    return { kind: 'rsa', n, e };
   }
   const point = field(0x86);
   if (point === undefined) throw new WireFormatError('EC public key without point (86)', 0);
@@ -116,6 +105,30 @@ export function parsePublicKeyTemplate(resp: Uint8Array, attrs: AlgorithmAttribu
     throw new WireFormatError(`${curve} public key is not an uncompressed point of ${EC_POINT_BYTES[curve]} bytes (got ${point.length})`, 0);
   }
   return { kind: 'ecdsa', curve, point: Uint8Array.from(point) };
+}
+
+/**
+ * The fields of a public key template 7F49 (3.4.1 §7.2.14), by tag: 81 modulus, 82 exponent, 86
+ * point. Some cards omit the 7F49 wrapper and send its content alone. The TLV parser is lenient
+ * and yields what is there, but key material cut short must not pass as a shorter key: a cut-off
+ * field throws.
+ */
+export function publicKeyFields(template: Uint8Array): (tag: number) => Uint8Array | undefined {
+  const objects = parseTlv(template);
+  const inner = findTlv(objects, 0x7f49)?.children ?? objects;
+  return (tag) => {
+    const o = findTlv(inner, tag);
+    if (o?.truncated === true) throw new WireFormatError(`public key field ${tag.toString(16)} is cut off`, o.offset);
+    return o?.value;
+  };
+}
+
+/** An RSA key's modulus and exponent from publicKeyFields, without leading zero bytes. */
+export function rsaFields(field: (tag: number) => Uint8Array | undefined): { n: Uint8Array; e: Uint8Array } {
+  const n = field(0x81);
+  const e = field(0x82);
+  if (n === undefined || e === undefined) throw new WireFormatError('RSA public key without modulus or exponent', 0);
+  return { n: stripZeros(n), e: stripZeros(e) };
 }
 
 /** As parsePublicKeyTemplate, but a key of an algorithm this driver does not read comes back as { kind: 'unsupported' }. */

@@ -3,7 +3,7 @@ import type { Iso7816Channel } from '../iso7816/channel.js';
 import { findTlv, parseTlv } from '../iso7816/tlv.js';
 import { parseApplicationData, parsePwStatus } from './application-data.js';
 import { computeDigitalSignature, CRT, DO, getData, readPublicKey } from './commands.js';
-import type { AlgorithmAttributes } from './public-key.js';
+import { publicKeyFields, rsaFields, type AlgorithmAttributes } from './public-key.js';
 
 /**
  * The card's OpenPGP keys for signing and for certificates: the signature key (CRT B6) signs
@@ -91,19 +91,8 @@ export async function readSignatureKey(channel: Iso7816Channel): Promise<CardSlo
 
 /** The public key template 7F49 (3.4.1 §7.2.14) as key parts; undefined for attributes OpenPGP packets here do not cover. */
 export function keyPartsFrom(template: Uint8Array, attributes: AlgorithmAttributes): CardKeyParts | undefined {
-  const objects = parseTlv(template);
-  const inner = findTlv(objects, 0x7f49)?.children ?? objects;
-  const field = (tag: number): Uint8Array | undefined => {
-    const o = findTlv(inner, tag);
-    if (o?.truncated === true) throw new WireFormatError(`public key field ${tag.toString(16)} is cut off`, o.offset);
-    return o?.value;
-  };
-  if (attributes.algorithm === 'rsa') {
-    const n = field(0x81);
-    const e = field(0x82);
-    if (n === undefined || e === undefined) throw new WireFormatError('RSA public key without modulus or exponent', 0);
-    return { algorithm: 0x01, n: stripZeros(n), e: stripZeros(e) };
-  }
+  const field = publicKeyFields(template);
+  if (attributes.algorithm === 'rsa') return { algorithm: 0x01, ...rsaFields(field) };
   if (attributes.algorithm === 'unknown') return undefined;
   let point = field(0x86);
   if (point === undefined) throw new WireFormatError('EC public key without point (86)', 0);
@@ -171,10 +160,4 @@ export function cdsInput(attributes: AlgorithmAttributes, hash: CdsHash, digest:
  */
 export async function signDigest(channel: Iso7816Channel, attributes: AlgorithmAttributes, hash: CdsHash, digest: Uint8Array): Promise<Uint8Array> {
   return computeDigitalSignature(channel, cdsInput(attributes, hash, digest));
-}
-
-function stripZeros(b: Uint8Array): Uint8Array {
-  let i = 0;
-  while (i < b.length - 1 && b[i] === 0) i++;
-  return Uint8Array.from(b.subarray(i));
 }
