@@ -42,6 +42,7 @@ export const DEFAULT_NOTIFY_TIMEOUT_MS = 5000;
 export class DesktopNotifier implements Notifier {
   private readonly send: NotificationSender;
   private readonly timeoutMs: number;
+  private warnedFailure = false;
 
   constructor(
     private readonly log: Logger = getLogger('notify'),
@@ -72,7 +73,12 @@ export class DesktopNotifier implements Notifier {
       clearTimeout(timer);
       if (settled) return;
       settled = true;
-      if (err !== null && err !== undefined) this.log.debug({ title: n.title, err: err.message }, 'notification not shown');
+      if (err !== null && err !== undefined) {
+        // The user must know once that messages will not pop up; after that, only at debug.
+        if (!this.warnedFailure) this.log.warn({ title: n.title, err: err.message }, 'desktop notifications cannot be shown; messages go to the log only (is a notification daemon running?)');
+        else this.log.debug({ title: n.title, err: err.message }, 'notification not shown');
+        this.warnedFailure = true;
+      }
     };
     try {
       this.send(n, done);

@@ -35,7 +35,7 @@ describe('DesktopNotifier', () => {
     expect(logged().find((l) => l['level'] === 30)).toMatchObject({ target: 'notify', title: 'PIN needed', msg: 'run ssh-add -s 0006:12345678' });
   });
 
-  it('a sender that throws or fails is logged at debug under notify, never thrown', async () => {
+  it('a sender that throws or fails is logged under notify (the first failure at warn, later ones at debug), never thrown', async () => {
     const throwing = new DesktopNotifier(getLogger('notify'), {
       send: () => {
         throw new Error('notify-send must be installed on the system.');
@@ -45,11 +45,16 @@ describe('DesktopNotifier', () => {
     expect(() => throwing.notify({ title: 't', message: 'm' })).not.toThrow();
     expect(() => failing.notify({ title: 't', message: 'm' })).not.toThrow();
     await vi.advanceTimersByTimeAsync(0);
-    const debug = logged().filter((l) => l['level'] === 20);
-    expect(debug.map((l) => [l['target'], l['err']])).toEqual([
+    const warn = logged().filter((l) => l['level'] === 40);
+    expect(warn.map((l) => [l['target'], l['err']])).toEqual([
       ['notify', 'notify-send must be installed on the system.'],
       ['notify', 'no notification daemon'],
     ]);
+    expect(warn[0]!['msg']).toMatch(/desktop notifications cannot be shown; messages go to the log only/);
+    failing.notify({ title: 't', message: 'again' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(logged().filter((l) => l['level'] === 40)).toHaveLength(2);
+    expect(logged().filter((l) => l['level'] === 20).map((l) => l['err'])).toEqual(['no notification daemon']);
   });
 
   it('a sender that never answers is given up on after the timeout, and a late answer is ignored', async () => {

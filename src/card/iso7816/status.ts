@@ -49,14 +49,16 @@ const MEANING: Record<number, string> = {
   0x6f00: 'no precise diagnosis',
 };
 
+const triesLeft = (n: number): string => `${n} ${n === 1 ? 'try' : 'tries'} left`;
+
 export function describeStatus(sw: number): string {
-  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return `verification failed, ${sw & 0x0f} tries left`;
+  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return `verification failed, ${triesLeft(sw & 0x0f)}`;
   return MEANING[sw] ?? 'unexpected status';
 }
 
 /** The typed error for a non-9000 status word of `what`. */
 export function statusError(what: string, sw: number): CardStatusError {
-  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return new PinIncorrectError(`${what}: wrong PIN, ${sw & 0x0f} tries left`, sw, sw & 0x0f);
+  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return new PinIncorrectError(`${what}: wrong PIN, ${triesLeft(sw & 0x0f)}`, sw, sw & 0x0f);
   if (sw === SW.AUTH_METHOD_BLOCKED) return new PinBlockedError(`${what}: PIN blocked`, sw);
   const message = `${what}: ${describeStatus(sw)}`;
   switch (sw) {
