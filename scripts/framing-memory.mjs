@@ -2,7 +2,8 @@
 // Memory under framing abuse: N connections each send a 4-byte header announcing a 256 KiB
 // message and nothing else. Measures the resident set size (VmRSS) of our daemon and of OpenSSH's
 // ssh-agent, each a separate process, before, while the connections are open, and after they
-// closed. Linux only (reads /proc). Prints one JSON object.
+// closed, and, as the floor any Node server pays, of a bare net.Server that only reads and
+// discards. Linux only (reads /proc). Prints one JSON object.
 //
 //   npm run build && node scripts/framing-memory.mjs [--connections 2000] [--ssh-agent /usr/bin/ssh-agent]
 import { Buffer } from 'node:buffer';
@@ -52,6 +53,8 @@ function openAnnouncing(path) {
     s.once('connect', () => {
       s.removeAllListeners('error');
       s.on('error', () => undefined);
+      // A server that closes it (a connection limit) shows as destroyed.
+      s.on('end', () => s.destroy());
       s.write(ANNOUNCE);
       res(s);
     });
@@ -79,8 +82,20 @@ async function waitForSocket(path) {
   throw new Error(`nothing answers on ${path}`);
 }
 
+/** roundTrip, retried while the listen backlog is full (EAGAIN). */
+async function answered(path) {
+  for (let i = 0; ; i++) {
+    try {
+      return await roundTrip(path);
+    } catch (err) {
+      if (err.code !== 'EAGAIN' || i > 500) throw err;
+      await sleep(20);
+    }
+  }
+}
+
 async function measure(name, pid, path) {
-  await roundTrip(path);
+  await answered(path);
   const fdsBefore = openFds(pid);
   const before = rssKiB(pid);
   const sockets = [];
@@ -89,16 +104,29 @@ async function measure(name, pid, path) {
     const batch = Array.from({ length: Math.min(100, CONNECTIONS - sockets.length) }, () => openAnnouncing(path));
     for (const r of await Promise.all(batch)) if (r !== null) sockets.push(r);
   }
+  // The server accepts in order: once a later client is answered, every earlier one was accepted
+  // (and, at a connection limit, the stalled ones that made room were closed).
+  await answered(path);
+  const stillOpen = () => sockets.filter((s) => !s.destroyed).length;
   // fdsBefore may still count the round trip's connection, which the server closes meanwhile.
-  await waitFor(() => openFds(pid) >= fdsBefore - 1 + CONNECTIONS, `${name} to accept ${CONNECTIONS} connections`);
-  await roundTrip(path);
+  await waitFor(() => Math.abs(openFds(pid) - fdsBefore - stillOpen()) <= 1, `${name} to hold as many connections as are open`);
   const open = rssKiB(pid);
+  const held = stillOpen();
   for (const s of sockets) s.destroy();
   await waitFor(() => openFds(pid) <= fdsBefore + 1, `${name} to close the connections`);
-  await roundTrip(path);
+  await answered(path);
   const after = rssKiB(pid);
-  return { name, beforeKiB: before, withConnectionsKiB: open, growthKiB: open - before, afterCloseKiB: after };
+  return { name, heldOpen: held, closedByServer: sockets.length - held, beforeKiB: before, withConnectionsKiB: open, growthKiB: open - before, afterCloseKiB: after };
 }
+
+const NODE_FLOOR = `
+const net = require('node:net');
+net.createServer({ allowHalfOpen: true }, (s) => {
+  s.on('error', () => {});
+  s.on('data', (d) => { if (d.length === 5 && d[4] === 11) s.write(Buffer.from([0, 0, 0, 5, 12, 0, 0, 0, 0])); });
+  s.on('end', () => s.end());
+}).listen(process.argv[1]);
+`;
 
 const dir = mkdtempSync(join(tmpdir(), 'oca-framing-'));
 const children = [];
@@ -112,7 +140,16 @@ try {
   const openssh = spawn(SSH_AGENT, ['-D', '-a', join(dir, 'openssh.sock')], { stdio: ['ignore', 'ignore', 'ignore'] });
   children.push(openssh);
   await waitForSocket(join(dir, 'openssh.sock'));
-  const results = [await measure('openpgp-card-agent', ours.pid, join(dir, 'ours.sock')), await measure('OpenSSH ssh-agent', openssh.pid, join(dir, 'openssh.sock'))];
+  // The floor for any Node server: accepts, reads and discards, and answers REQUEST_IDENTITIES
+  // with an empty list (so the same round trips work). What it grows by is Node's, not ours.
+  const floor = spawn(process.execPath, ['-e', NODE_FLOOR, join(dir, 'floor.sock')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(floor);
+  await waitForSocket(join(dir, 'floor.sock'));
+  const results = [
+    await measure('openpgp-card-agent', ours.pid, join(dir, 'ours.sock')),
+    await measure('OpenSSH ssh-agent', openssh.pid, join(dir, 'openssh.sock')),
+    await measure('bare Node server (floor)', floor.pid, join(dir, 'floor.sock')),
+  ];
   process.stdout.write(`${JSON.stringify({ connections: CONNECTIONS, announcedBytes: 262144, results })}\n`);
 } finally {
   for (const c of children) c.kill('SIGTERM');

@@ -20,3 +20,10 @@ export const DEFAULT_CARD_WAIT_SECONDS = 10;
 /** --forwarded: what happens to requests that come through agent forwarding (ssh -A). */
 export const FORWARDED_POLICIES = ['allow', 'confirm', 'deny'] as const;
 export type ForwardedPolicy = (typeof FORWARDED_POLICIES)[number];
+
+/**
+ * --max-connections: client connections open at once. Each costs Node about 10 KiB however
+ * little it sent; 256 keeps a flood of stalled connections to a few MB while leaving far more
+ * than parallel ssh, git or ansible use.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 256;

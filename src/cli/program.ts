@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_CARD_IDLE_LOCK_SECONDS, DEFAULT_CARD_WAIT_SECONDS, FORWARDED_POLICIES, type ForwardedPolicy } from '../agent/defaults.js';
+import { DEFAULT_CARD_IDLE_LOCK_SECONDS, DEFAULT_CARD_WAIT_SECONDS, DEFAULT_MAX_CONNECTIONS, FORWARDED_POLICIES, type ForwardedPolicy } from '../agent/defaults.js';
 import { ConfigError } from '../errors.js';
 import { configureLogging, defaultLogOutput, getLogger, LOG_FORMATS, type LogDirectives, type LogFormat, type LogOutput } from '../log.js';
 import type { FdKind } from '../os/service-manager.js';
@@ -53,6 +53,7 @@ export interface CliOptions {
   readonly prompt?: boolean;
   readonly pinentry?: string;
   readonly storePins?: 'ask' | 'always' | 'never';
+  readonly maxConnections?: number;
 }
 
 export const EXAMPLES = `
@@ -185,6 +186,11 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
     .addOption(new Option('--pinentry <program>', 'the pinentry to ask for PINs with (default: the one GnuPG would use, else SSH_ASKPASS)'))
     .addOption(new Option('--store-pins <when>', 'keep a PIN typed into the prompt in the keychain: ask, always or never').choices(['ask', 'always', 'never']).default('ask'))
     .addOption(new Option('--forwarded <policy>', 'requests through ssh -A: allow, confirm (ask via SSH_ASKPASS; the default) or deny').choices(FORWARDED_POLICIES))
+    .addOption(
+      new Option('--max-connections <n>', 'client connections open at once at most; at the limit a client stalled mid-message makes room, else newcomers are turned away')
+        .default(DEFAULT_MAX_CONNECTIONS)
+        .argParser(parseConnections),
+    )
     .addOption(new Option('--log-format <format>', 'log lines as text or json (default: text on terminals, in files and journald)').choices(LOG_FORMATS))
     .addOption(new Option('--log-file <file>', 'log to FILE instead of stderr (appended, rotated at 1 MiB, 3 old files kept)'))
     .addOption(new Option('--ready-fd <fd>', 'write READY to this descriptor once serving').hideHelp().argParser(fdNumber))
@@ -277,6 +283,12 @@ function parseSeconds(value: string): number {
   return n;
 }
 
+function parseConnections(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,6}$/.test(value.trim()) || n < 1) throw new InvalidArgumentError('a number of connections from 1 to 999999');
+  return n;
+}
+
 function fdNumber(value: string): string {
   if (!/^\d{1,4}$/.test(value) || Number(value) < 3) throw new ConfigError(`--ready-fd needs a descriptor number of 3 or more, not "${value}"`);
   return value;
@@ -308,6 +320,7 @@ interface DaemonArgOptions {
   readonly prompt?: boolean;
   readonly pinentry?: string;
   readonly storePins?: 'ask' | 'always' | 'never';
+  readonly maxConnections?: number;
 }
 
 /** The options the background daemon (or a service unit) must be started with again. */
@@ -323,6 +336,7 @@ function daemonArgsOf(opts: DaemonArgOptions): string[] {
   if (opts.prompt === false) args.push('--no-prompt');
   if (opts.pinentry !== undefined) args.push('--pinentry', opts.pinentry);
   if (opts.storePins !== undefined && opts.storePins !== 'ask') args.push('--store-pins', opts.storePins);
+  if (opts.maxConnections !== undefined && opts.maxConnections !== DEFAULT_MAX_CONNECTIONS) args.push('--max-connections', String(opts.maxConnections));
   return args;
 }
 
@@ -393,6 +407,7 @@ async function runAgent(opts: CliOptions, io: CliIo): Promise<number> {
     prompt: opts.prompt !== false,
     ...(opts.pinentry === undefined ? {} : { pinentry: opts.pinentry }),
     ...(opts.storePins === undefined ? {} : { storePins: opts.storePins }),
+    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
   });
 }
 

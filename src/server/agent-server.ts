@@ -1,6 +1,7 @@
 import { chmod, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
+import { DEFAULT_MAX_CONNECTIONS } from '../agent/defaults.js';
 import { AlreadyRunningError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
 import { NativeUnavailableError } from '../os/ffi.js';
@@ -19,7 +20,10 @@ export interface AgentServerOptions {
   readonly shutdownTimeoutMs?: number;
   /** Largest accepted message body (default AGENT_MAX_LEN). */
   readonly maxFrameLength?: number;
-  /** Open connections at most; more are closed at once and logged (default 4096). */
+  /**
+   * Open connections at most (default 256). At the limit, the connection that has waited longest
+   * for the rest of a frame makes room for the new one; with none such, the new one is closed.
+   */
   readonly maxConnections?: number;
   /** Request bytes held across all connections at most (default 64 MiB); see ByteBudget. */
   readonly maxBufferedBytes?: number;
@@ -34,7 +38,7 @@ export interface AgentServerOptions {
   readonly fdLimit?: () => number | undefined;
 }
 
-export const DEFAULT_MAX_CONNECTIONS = 4096;
+export { DEFAULT_MAX_CONNECTIONS };
 export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 /** Accept errors that mean "out of file descriptors": logged, and the server keeps listening. */
@@ -157,16 +161,17 @@ export class AgentServer {
       socket.destroy();
       return;
     }
-    if (this.#connections.size >= this.#maxConnections) {
-      socket.destroy();
-      this.#refused(`${this.#maxConnections} connections open (the limit)`);
-      return;
-    }
     const fdMax = this.#fdConnectionLimit();
-    if (this.#connections.size >= fdMax) {
-      socket.destroy();
-      this.#refused(`${fdMax} connections open, all the file descriptor limit allows (ulimit -n ${this.#knownFdLimit})`);
-      return;
+    if (this.#connections.size >= Math.min(this.#maxConnections, fdMax)) {
+      const limit =
+        fdMax < this.#maxConnections
+          ? `${fdMax} connections open, all the file descriptor limit allows (ulimit -n ${this.#knownFdLimit})`
+          : `${this.#maxConnections} connections open (the limit)`;
+      if (!this.#evictStalled(limit)) {
+        socket.destroy();
+        this.#refused(limit);
+        return;
+      }
     }
     let peer: PeerInfo | undefined;
     try {
@@ -196,6 +201,33 @@ export class AgentServer {
     this.#connections.add(conn);
     void conn.closed.then(() => this.#connections.delete(conn));
   }
+
+  /**
+   * At the connection limit: closes the idle connection that has waited longest for the rest of
+   * a frame (a client that announced a message and stalled), so a flood of such connections
+   * cannot lock real clients out. False if every connection is busy or on a frame boundary.
+   */
+  #evictStalled(limit: string): boolean {
+    let victim: AgentConnection | undefined;
+    for (const conn of this.#connections) {
+      const since = conn.partialFrameSince;
+      if (since === undefined || conn.busy) continue;
+      if (victim === undefined || since < victim.partialFrameSince!) victim = conn;
+    }
+    if (victim === undefined) return false;
+    this.#connections.delete(victim);
+    victim.destroy();
+    this.#evictions++;
+    if (this.#evictions === 1 || this.#evictions % 1000 === 0) {
+      this.#log.warn(
+        { conn: victim.context.id, evicted: this.#evictions },
+        `${limit}: closed the connection waiting longest for the rest of a message to make room (${this.#evictions} so far)`,
+      );
+    }
+    return true;
+  }
+
+  #evictions = 0;
 
   /**
    * How many connections RLIMIT_NOFILE leaves room for. Read at every accept (a read of

@@ -34,6 +34,9 @@ const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_S
 
 const CLOSE = Symbol('close');
 
+/** Orders the moments connections started holding an incomplete frame (no clock needed). */
+let partialFrameSeq = 0;
+
 /**
  * One client connection. Requests are handled one at a time, in arrival order, so replies leave
  * in request order even when the client pipelines; the next request starts once the previous
@@ -56,6 +59,8 @@ export class AgentConnection {
   readonly #serverLog: Logger;
   /** Bytes this connection has counted in the budget. */
   #held = 0;
+  /** When (in partialFrameSeq order) the incomplete frame held now began; undefined on a frame boundary. */
+  #partialSince: number | undefined;
 
   constructor(
     socket: Socket,
@@ -112,6 +117,14 @@ export class AgentConnection {
   }
 
   /**
+   * Where this connection stands among those waiting for the rest of a frame: smaller is older;
+   * undefined when it holds no incomplete frame.
+   */
+  get partialFrameSince(): number | undefined {
+    return this.#partialSince;
+  }
+
+  /**
    * Graceful stop: read no more requests, drop the ones not yet started, and close once the
    * request in hand (if any) has been answered.
    */
@@ -138,6 +151,8 @@ export class AgentConnection {
     if (this.#readingStopped) return;
     try {
       this.#splitter.push(chunk);
+      if (this.#splitter.buffered === 0) this.#partialSince = undefined;
+      else this.#partialSince ??= ++partialFrameSeq;
       // The splitter copied what it needs; the read buffer may hold a PIN or passphrase.
       chunk.fill(0);
     } catch (err) {

@@ -120,6 +120,40 @@ describe('limits', () => {
     expect(lines.find((l) => String(l['msg']).startsWith('accepting connections again'))).toMatchObject({ refused: 2 });
   });
 
+  it('at the limit, the connection stalled longest mid-frame makes room; clients on a frame boundary are kept', async () => {
+    const { lines, connect } = await start({ maxConnections: 3 });
+    const idle = await connect();
+    idle.send(Uint8Array.of(11));
+    await idle.waitForReplies(1);
+    // Two clients announce 256 KiB and send nothing more, the older one first.
+    const older = await connect();
+    older.socket.write(Uint8Array.of(0, 4, 0, 0));
+    while (server!.bufferedBytes < 4) await new Promise((r) => setImmediate(r));
+    const newer = await connect();
+    newer.socket.write(Uint8Array.of(0, 4, 0, 0, 1, 2));
+    while (server!.bufferedBytes < 8 + 1024) await new Promise((r) => setImmediate(r));
+    // A real client arrives at the limit: the older stalled one is closed, the newcomer served.
+    const late = await connect();
+    late.send(Uint8Array.of(11));
+    expect(await late.waitForReplies(1)).toEqual([Uint8Array.of(0xee)]);
+    await older.ended;
+    expect(newer.socket.destroyed).toBe(false);
+    expect(server!.connectionCount).toBe(3);
+    expect(lines.filter((l) => String(l['msg']).includes('closed the connection waiting longest'))).toHaveLength(1);
+    // Next the newer stalled one goes; then only clients on a frame boundary are left, and the
+    // one after is turned away.
+    const late2 = await connect();
+    late2.send(Uint8Array.of(11));
+    expect(await late2.waitForReplies(1)).toEqual([Uint8Array.of(0xee)]);
+    await newer.ended;
+    const refused = await connect();
+    await refused.ended;
+    expect(idle.socket.destroyed).toBe(false);
+    idle.send(Uint8Array.of(11));
+    expect(await idle.waitForReplies(2)).toHaveLength(2);
+    expect(lines.some((l) => String(l['msg']).startsWith('turning connections away: 3 connections open (the limit)'))).toBe(true);
+  });
+
   it('closes the connection that pushes the bytes held across connections over the limit', async () => {
     const { lines, connect } = await start({ maxBufferedBytes: 8 * 1024 });
     const a = await connect();

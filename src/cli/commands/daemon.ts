@@ -31,6 +31,8 @@ export interface DaemonOptions {
   readonly prompt?: boolean;
   readonly pinentry?: string;
   readonly storePins?: 'ask' | 'always' | 'never';
+  /** --max-connections: client connections open at once at most. */
+  readonly maxConnections?: number;
   /** --ready-fd: write "READY\n" there once serving (the -s parent waits for it), then close it. */
   readonly readyFd?: number;
 }
@@ -68,7 +70,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let pidFileOf: string | undefined;
   try {
     const handler = new DeferredFrameHandler();
-    server = new AgentServer({ handler, log: getLogger('server') });
+    server = new AgentServer({ handler, log: getLogger('server'), ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }) });
     await server.listen(opts.address);
     pidFileOf = await writePidFileFor(opts.address);
     try {
