@@ -2,10 +2,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { doctor, emptyHome, type DoctorRun } from './doctor-harness.js';
-import { cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
+import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
 import { PYTHON3, pcscHolder, pcscPeer } from './harness/pcsc-peer.js';
 import { PcscSandbox, describeWithSandbox } from './harness/pcsc-sandbox.js';
 import { KeyringSession, GNOME_KEYRING, DBUS_DAEMON, SECRET_TOOL } from './harness/keyring.js';
+import { SSH_ADD } from './harness/sshd.js';
 
 const GPG = '/usr/bin/gpg';
 const GPGCONF = '/usr/bin/gpgconf';
@@ -42,7 +43,7 @@ async function doctorUntil(env: Record<string, string | undefined>, done: (d: Do
  * scdaemon and an independent PC/SC client (pyscard) as the other programs, each condition made
  * real: pcscd stopped (SIGSTOP) and killed, a card held exclusively, a blocked card.
  */
-describeWithSandbox('doctor over PC/SC: pcscd, readers and cards, exclusive holders, PIN tries', [PYTHON3, GPG, GPGCONF, GPG_CONNECT_AGENT, SCDAEMON], () => {
+describeWithSandbox('doctor over PC/SC: pcscd, readers and cards, exclusive holders, PIN tries', [PYTHON3, GPG, GPGCONF, GPG_CONNECT_AGENT, SCDAEMON, SSH_ADD], () => {
   let sandbox: PcscSandbox;
   let ident = '';
   let home: Record<string, string>;
@@ -71,6 +72,21 @@ describeWithSandbox('doctor over PC/SC: pcscd, readers and cards, exclusive hold
     // No D-Bus here: whether a PIN is stored cannot be told, and doctor says why.
     expect(d.checks.get('pin-stored')).toMatchObject({ verdict: 'warn', summary: `whether the PIN of ${ident} is stored could not be told` });
     expect(d.text).toMatch(new RegExp(`^\\[ ok \\] readers and cards +1 OpenPGP card: ${ident} in OCA Virtual Reader 00 00$`, 'm'));
+  });
+
+  it('with the agent serving the card (shared): the card is read all the same, and not reported as held', async () => {
+    const socketPath = join(await makeTempDir(), 'agent.sock');
+    const agent = await AgentProcess.start({ socketPath, args: ['--no-notify', '-a', socketPath], env: sandbox.env() });
+    try {
+      await expect.poll(async () => (await runProgram(SSH_ADD, ['-L'], { env: cleanEnv({ SSH_AUTH_SOCK: agent.socketPath }) })).stdout, { timeout: 15_000 }).toContain(ident);
+      const d = await doctor(env({ SSH_AUTH_SOCK: agent.socketPath }));
+      expect(d.checks.get('ssh-auth-sock')?.verdict).toBe('ok');
+      expect(d.checks.get('cards')).toMatchObject({ verdict: 'ok', summary: `1 OpenPGP card: ${ident} in OCA Virtual Reader 00 00` });
+      expect(d.checks.get('card-exclusive')).toMatchObject({ verdict: 'ok' });
+      expect(d.checks.get('pin-tries')).toMatchObject({ verdict: 'ok', summary: `User PIN: 3 tries left (${ident})` });
+    } finally {
+      await agent.stop();
+    }
   });
 
   it("the card held by GnuPG's scdaemon without pcsc-shared: doctor names scdaemon and its pid, gives the exact lines, and is satisfied once they are followed", async () => {
