@@ -11,6 +11,10 @@ const ctx: DoctorContext = {
   home: '/home/u',
   defaultAddress: { kind: 'unix', path: '/run/user/1000/openpgp-card-agent/agent.sock' },
   exec: async () => undefined,
+  pcsc: async () => ({ kind: 'no-service', message: 'SCardEstablishContext: SCARD_E_NO_SERVICE' }),
+  filesystemOf: () => undefined,
+  pinStatus: async () => ({ location: 'none' }),
+  pcscClients: () => [],
 };
 
 const check = (id: string, run: DoctorCheck['run']): DoctorCheck => ({ id, title: id, run });

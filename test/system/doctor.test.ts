@@ -2,17 +2,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { CheckReport } from '../../src/cli/doctor/check.js';
 import { probeSocket } from '../../src/server/unix-socket.js';
-import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
+import { doctor, emptyHome } from './doctor-harness.js';
+import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runProgram } from './harness/agent-process.js';
 import { DBUS_DAEMON, GNOME_KEYRING, KeyringSession } from './harness/keyring.js';
-import { describeWithTools } from './harness/sshd.js';
+import { SSHD, Sshd, describeWithTools, makeKeyPair } from './harness/sshd.js';
 
 const SSH_AGENT = '/usr/bin/ssh-agent';
 const GPGCONF = '/usr/bin/gpgconf';
 const GPG_CONNECT_AGENT = '/usr/bin/gpg-connect-agent';
 const DBUS_SEND = '/usr/bin/dbus-send';
 const NOTIFY_SEND = '/usr/bin/notify-send';
+const SSHFS = '/usr/bin/sshfs';
+const FUSERMOUNT = '/usr/bin/fusermount3';
+const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
 const children: ChildProcess[] = [];
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -22,32 +25,6 @@ afterAll(async () => {
   for (const c of children.splice(0)) c.kill('SIGTERM');
   await cleanupSystem();
 });
-
-interface DoctorRun {
-  readonly code: number | null;
-  readonly checks: Map<string, CheckReport>;
-  readonly text: string;
-}
-
-/** `doctor --json` and `doctor` with `env`; both outputs. */
-async function doctor(env: Record<string, string | undefined>): Promise<DoctorRun> {
-  const full = cleanEnv({ DBUS_SESSION_BUS_ADDRESS: undefined, SSH_AUTH_SOCK: undefined, ...env });
-  const json = await runCli(['doctor', '--json'], { env: full });
-  expect(json.stderr).toBe('');
-  const parsed = JSON.parse(json.stdout) as { ok: boolean; checks: CheckReport[] };
-  expect(parsed.ok).toBe(json.code === 0);
-  const text = await runCli(['doctor'], { env: full });
-  expect(text.code).toBe(json.code);
-  return { code: json.code, checks: new Map(parsed.checks.map((c) => [c.id, c])), text: text.stdout };
-}
-
-/** A home with nothing in it: no GnuPG config, no D-Bus, a private runtime dir. */
-async function emptyHome(): Promise<Record<string, string>> {
-  const home = await makeTempDir('oca-doctor-');
-  const runtime = join(home, 'run');
-  await mkdir(runtime, { mode: 0o700 });
-  return { HOME: home, XDG_RUNTIME_DIR: runtime, GNUPGHOME: join(home, 'gnupg'), XDG_CONFIG_HOME: join(home, 'config') };
-}
 
 describe('doctor: SSH_AUTH_SOCK', () => {
   it('unset: fails and says how to start the agent; the text report shows the fix', async () => {
@@ -188,5 +165,56 @@ describeWithTools('doctor: D-Bus, keychain and notifications', [DBUS_DAEMON, DBU
     const home = await emptyHome();
     const d = await doctor({ ...home, ...keyring.env });
     expect(d.checks.get('keychain')).toMatchObject({ verdict: 'ok' });
+  });
+});
+
+/**
+ * A FUSE network filesystem, made real: sshfs to the test's own sshd on 127.0.0.1 (its sftp
+ * subsystem is OpenSSH's sftp-server), the way a home is mounted from another machine.
+ */
+describeWithTools('doctor: socket directory on a network filesystem (sshfs)', [SSHFS, FUSERMOUNT, SSHD, SFTP_SERVER], () => {
+  it("SSH_AUTH_SOCK and XDG_RUNTIME_DIR on sshfs: warnings that explain the collision, and where the default socket goes instead", async () => {
+    const sshd = await Sshd.start();
+    cleanups.push(() => sshd.stop());
+    const dir = await makeTempDir('oca-fs-');
+    const key = await makeKeyPair(dir);
+    await sshd.authorize(key.publicLine);
+    const remote = join(dir, 'remote');
+    const mnt = join(dir, 'mnt');
+    await mkdir(remote);
+    await mkdir(mnt);
+    const mount = await runProgram(
+      SSHFS,
+      [
+        '-p', String(sshd.port), '-F', '/dev/null',
+        '-o', `IdentityFile=${key.path},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes,sftp_server=${SFTP_SERVER}`,
+        `root@127.0.0.1:${remote}`, mnt,
+      ],
+      { env: cleanEnv() },
+    );
+    expect(mount.stderr).toBe('');
+    expect(mount.code).toBe(0);
+    // Unmounted before the temp dirs are removed (cleanups run first in afterAll).
+    cleanups.unshift(() => runProgram(FUSERMOUNT, ['-u', mnt]));
+    await mkdir(join(mnt, 'run'), { mode: 0o700 });
+    await mkdir(join(mnt, 'ssh'), { mode: 0o700 });
+
+    const home = await emptyHome();
+    const d = await doctor({ ...home, SSH_AUTH_SOCK: join(mnt, 'ssh', 'agent.sock'), XDG_RUNTIME_DIR: join(mnt, 'run'), TMPDIR: home.HOME });
+    const c = d.checks.get('socket-filesystem');
+    expect(c?.verdict).toBe('warn');
+    expect(c?.summary).toBe(`SSH_AUTH_SOCK's directory ${join(mnt, 'ssh')} is on fuse.sshfs, a network or FUSE filesystem`);
+    expect(c?.detail).toEqual([
+      `XDG_RUNTIME_DIR ${join(mnt, 'run')} is on fuse.sshfs, a network or FUSE filesystem`,
+      `so the agent does not put its default socket there, but in ${join(home.HOME!, `openpgp-card-agent-${process.getuid!()}`)}`,
+      expect.stringMatching(new RegExp(`^the default socket's directory ${home.HOME}/openpgp-card-agent-\\d+: \\S+$`)),
+    ]);
+    expect(c?.fix?.join('\n')).toContain('collides between them');
+    expect(c?.fix).toContain('    eval "$(openpgp-card-agent -s)"   puts the socket in $XDG_RUNTIME_DIR/openpgp-card-agent/');
+    expect(d.text).toMatch(/^\[warn\] socket directory +SSH_AUTH_SOCK's directory .* is on fuse\.sshfs/m);
+
+    // The same home on a local disk: ok.
+    const local = await doctor(home);
+    expect(local.checks.get('socket-filesystem')).toMatchObject({ verdict: 'ok', summary: 'the socket directories are on local filesystems' });
   });
 });

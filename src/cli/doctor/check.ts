@@ -1,10 +1,14 @@
+import type { FilesystemInfo } from '../../os/network-filesystem.js';
+import type { PinStatus } from '../../pins/keychain-pins.js';
 import type { ListenAddress } from '../../server/listen-address.js';
+import type { CardSurvey } from './card-survey.js';
+import type { PcscClient } from './pcsc-clients.js';
 
 /*
  * `openpgp-card-agent doctor`: a list of checks, each a small function that looks at one thing
- * and says what it found and how to fix it. Checks that need other parts of the program (the
- * PC/SC binding: pcscd, readers, cards, exclusive holders; src/os/network-filesystem.ts: a socket
- * on NFS) are added to CHECKS in ./checks.ts as those parts land, each behind this interface.
+ * and says what it found and how to fix it (CHECKS in ./checks.ts). What a check needs from the
+ * rest of the program (PC/SC, the filesystem, the PIN stores, /proc) comes through the
+ * DoctorContext, so tests can give each check the condition it is about.
  */
 
 /** ok: nothing to do; warn: works, but something the user may want to fix; fail: broken; skip: cannot apply here. */
@@ -30,6 +34,17 @@ export interface DoctorContext {
   readonly defaultAddress: Extract<ListenAddress, { kind: 'unix' | 'pipe' }>;
   /** Runs a program to completion; undefined when it is not installed. */
   exec(file: string, args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<ExecResult | undefined>;
+  /**
+   * pcscd, its readers and their cards (bounded: a hung pcscd is an answer). Made once per run:
+   * the PC/SC checks share it.
+   */
+  pcsc(): Promise<CardSurvey>;
+  /** The filesystem holding `path` (or its nearest existing ancestor); undefined where the OS cannot tell. */
+  filesystemOf(path: string): FilesystemInfo | undefined;
+  /** Where the agent would find this card's PIN (the pins module, read-only: nothing is stored or removed). */
+  pinStatus(ident: string): Promise<PinStatus>;
+  /** Running programs with the PC/SC library loaded that use the pcscd at `socket` (empty where /proc is missing). */
+  pcscClients(socket: string): readonly PcscClient[];
 }
 
 export interface ExecResult {

@@ -1,14 +1,32 @@
+import { cardsCheck } from './cards-check.js';
 import type { DoctorCheck } from './check.js';
+import { exclusiveCheck } from './exclusive-check.js';
 import { keychainCheck } from './keychain-check.js';
 import { notificationsCheck } from './notifications-check.js';
 import { otherAgentsCheck } from './other-agents-check.js';
+import { pcscdCheck } from './pcscd-check.js';
+import { pinStoredCheck } from './pin-stored-check.js';
+import { pinTriesCheck } from './pin-tries-check.js';
 import { scdaemonCheck } from './scdaemon-check.js';
+import { socketFilesystemCheck } from './socket-filesystem-check.js';
 import { sshAuthSockCheck } from './ssh-auth-sock-check.js';
 
 /**
- * The checks `doctor` runs, in this order. To come, each a DoctorCheck of its own once what it
- * needs exists: pcscd reachable (and how to start it here), readers and cards seen and which are
- * OpenPGP cards, a card held exclusively and by whom (the PC/SC binding); the socket directory on
- * a network filesystem (src/os/network-filesystem.ts); PIN stored, tries left, card blocked.
+ * The checks `doctor` runs, in this order: where ssh looks (SSH_AUTH_SOCK, other agents, the
+ * socket's filesystem), the cards (pcscd, readers and cards, a card held exclusively, PIN tries,
+ * GnuPG's scdaemon), the PINs (keychain, PIN stored), and notifications. The PC/SC checks share
+ * one bounded survey (DoctorContext.pcsc).
  */
-export const CHECKS: readonly DoctorCheck[] = [sshAuthSockCheck, otherAgentsCheck, scdaemonCheck, keychainCheck, notificationsCheck];
+export const CHECKS: readonly DoctorCheck[] = [
+  sshAuthSockCheck,
+  otherAgentsCheck,
+  socketFilesystemCheck,
+  pcscdCheck,
+  cardsCheck,
+  exclusiveCheck,
+  pinTriesCheck,
+  scdaemonCheck,
+  keychainCheck,
+  pinStoredCheck,
+  notificationsCheck,
+];

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeSocket } from '../../server/unix-socket.js';
 import type { DoctorCheck, DoctorContext, Finding } from './check.js';
+import { pcscSocketFor, scdaemonHome } from './pcsc-clients.js';
 
 /** The lines scdaemon.conf needs so scdaemon shares the card through pcscd. */
 export const SCDAEMON_LINES = ['pcsc-shared', 'disable-ccid'] as const;
@@ -21,6 +22,42 @@ export function configOptions(text: string): Set<string> {
     out.add(line.split(/\s+/)[0]!.toLowerCase());
   }
   return out;
+}
+
+/** The scdaemon.conf options of a GnuPG home; undefined when it has no (readable) scdaemon.conf. */
+export async function scdaemonOptions(home: string): Promise<Set<string> | undefined> {
+  try {
+    return configOptions(await readFile(join(home, 'scdaemon.conf'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `gpgconf --kill scdaemon`, naming the GnuPG home when it is not the one this shell's gpg uses. */
+export function killScdaemonCommand(home: string, ctx: DoctorContext): string {
+  return home === gnupgHome(ctx) ? 'gpgconf --kill scdaemon' : `GNUPGHOME=${home} gpgconf --kill scdaemon`;
+}
+
+/** The fix for a scdaemon that keeps cards from others: the lines its scdaemon.conf lacks, then stop it. */
+export function scdaemonFix(confPath: string, missing: readonly string[], killCommand: string): string[] {
+  return [
+    `add ${missing.length === 1 ? 'this line' : 'these lines'} to ${confPath}:`,
+    ...missing.map((l) => `    ${l}`),
+    'then stop the running scdaemon (gpg starts it again when needed):',
+    `    ${killCommand}`,
+  ];
+}
+
+/** A running scdaemon (of a GnuPG home other than `home`) on our pcscd whose scdaemon.conf lacks pcsc-shared. */
+async function otherExclusiveScdaemon(ctx: DoctorContext, home: string): Promise<{ pid: number; home: string; missing: string[] } | undefined> {
+  for (const c of ctx.pcscClients(pcscSocketFor(ctx.env))) {
+    if (c.name !== 'scdaemon') continue;
+    const h = scdaemonHome(c);
+    if (h === undefined || h === home) continue;
+    const options = (await scdaemonOptions(h)) ?? new Set<string>();
+    if (!options.has('pcsc-shared')) return { pid: c.pid, home: h, missing: SCDAEMON_LINES.filter((l) => !options.has(l)) };
+  }
+  return undefined;
 }
 
 /** Where this GnuPG home's scdaemon listens (gpgconf --list-dirs socketdir + S.scdaemon), if gpgconf is there. */
@@ -43,17 +80,26 @@ export const scdaemonCheck: DoctorCheck = {
     if (ctx.platform === 'win32') return { verdict: 'skip', summary: "GnuPG's scdaemon on Windows is not checked" };
     const home = gnupgHome(ctx);
     const confPath = join(home, 'scdaemon.conf');
-    let options = new Set<string>();
-    let hasConf = true;
-    try {
-      options = configOptions(await readFile(confPath, 'utf8'));
-    } catch {
-      hasConf = false;
-    }
+    const read = await scdaemonOptions(home);
+    const hasConf = read !== undefined;
+    const options = read ?? new Set<string>();
     const missing = SCDAEMON_LINES.filter((l) => !options.has(l));
     const socket = await scdaemonSocket(ctx, home);
     const running = socket !== undefined && (await probeSocket(socket, 1000).catch(() => 'absent')) === 'alive';
     const fix = [`add ${missing.length === 1 ? 'this line' : 'these lines'} to ${confPath}:`, ...missing.map((l) => `    ${l}`)];
+    if (!(running && missing.length > 0)) {
+      // A scdaemon of another GnuPG home (gpg run with another GNUPGHOME or --homedir) on the same pcscd.
+      const other = await otherExclusiveScdaemon(ctx, home);
+      if (other !== undefined) {
+        const otherConf = join(other.home, 'scdaemon.conf');
+        return {
+          verdict: 'fail',
+          summary: `a scdaemon (pid ${other.pid}) of the GnuPG home ${other.home} is running without ${other.missing.join(' and ')}: it takes cards exclusively, so this agent cannot use them`,
+          detail: [`it uses the same pcscd (${pcscSocketFor(ctx.env)})`],
+          fix: scdaemonFix(otherConf, other.missing, killScdaemonCommand(other.home, ctx)),
+        };
+      }
+    }
     if (missing.length === 0) {
       return { verdict: 'ok', summary: `scdaemon.conf has ${SCDAEMON_LINES.join(' and ')}: scdaemon shares the card`, detail: [confPath] };
     }
@@ -62,7 +108,7 @@ export const scdaemonCheck: DoctorCheck = {
         verdict: 'fail',
         summary: `scdaemon is running without ${missing.join(' and ')}: it holds the card exclusively, so this agent cannot use it`,
         detail: [`${socket} answers; ${hasConf ? `${confPath} lacks ${missing.join(', ')}` : `there is no ${confPath}`}`],
-        fix: [...fix, 'then stop the running scdaemon (gpg starts it again when needed):', '    gpgconf --kill scdaemon'],
+        fix: scdaemonFix(confPath, missing, killScdaemonCommand(home, ctx)),
       };
     }
     if (socket === undefined && !hasConf) return { verdict: 'ok', summary: 'GnuPG is not set up here (no gpgconf, no scdaemon.conf)' };

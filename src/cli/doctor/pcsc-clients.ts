@@ -1,0 +1,99 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { PROCESS_TITLE } from '../pid-file.js';
+
+/** pcsc-lite's client socket when PCSCLITE_CSOCK_NAME does not name another (pcsclite.h, USE_IPCDIR /run/pcscd). */
+export const PCSCLITE_DEFAULT_SOCKET = '/run/pcscd/pcscd.comm';
+
+/** The pcscd socket a process with this environment talks to (libpcsclite reads PCSCLITE_CSOCK_NAME). */
+export function pcscSocketFor(env: NodeJS.ProcessEnv): string {
+  const s = env['PCSCLITE_CSOCK_NAME'];
+  return s !== undefined && s !== '' ? s : PCSCLITE_DEFAULT_SOCKET;
+}
+
+/** A running program that has the PC/SC library loaded. */
+export interface PcscClient {
+  readonly pid: number;
+  /** The program's name (argv[0]'s base name, else comm). */
+  readonly name: string;
+  readonly argv: readonly string[];
+  /** Its environment, when readable (our own processes; all of them for root). */
+  readonly env: NodeJS.ProcessEnv | undefined;
+}
+
+/** /proc/PID/environ as an object; undefined when it is not ours to read. */
+export function environOf(pid: number, procRoot = '/proc'): NodeJS.ProcessEnv | undefined {
+  try {
+    const env: NodeJS.ProcessEnv = {};
+    for (const kv of readFileSync(join(procRoot, String(pid), 'environ'), 'utf8').split('\0')) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return env;
+  } catch {
+    return undefined;
+  }
+}
+
+function mapsPcscLite(pid: number, procRoot: string): boolean {
+  try {
+    return /\/libpcsclite\.so[.\d]*$/m.test(readFileSync(join(procRoot, String(pid), 'maps'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The processes (Linux /proc) that have libpcsclite loaded and talk to the pcscd at `socket`,
+ * other than this process and openpgp-card-agent (which opens cards shared): the candidates for
+ * "which program holds the card exclusively", since pcscd itself does not say. A process whose
+ * environment cannot be read is kept (it may use that pcscd).
+ */
+export function pcscClients(socket: string, procRoot = '/proc'): PcscClient[] {
+  let names: string[];
+  try {
+    names = readdirSync(procRoot);
+  } catch {
+    return [];
+  }
+  const out: PcscClient[] = [];
+  for (const n of names) {
+    if (!/^\d+$/.test(n)) continue;
+    const pid = Number(n);
+    if (pid === process.pid || !mapsPcscLite(pid, procRoot)) continue;
+    const argv = readArgv(pid, procRoot);
+    if (argv[0] === PROCESS_TITLE) continue;
+    const env = environOf(pid, procRoot);
+    if (env !== undefined && pcscSocketFor(env) !== socket) continue;
+    out.push({ pid, name: argv[0] !== undefined ? basename(argv[0]) : readComm(pid, procRoot), argv, env });
+  }
+  return out;
+}
+
+function readComm(pid: number, procRoot: string): string {
+  try {
+    return readFileSync(join(procRoot, String(pid), 'comm'), 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
+function readArgv(pid: number, procRoot: string): string[] {
+  try {
+    return readFileSync(join(procRoot, String(pid), 'cmdline'), 'utf8').split('\0').filter((a) => a !== '');
+  } catch {
+    return [];
+  }
+}
+
+/** The GnuPG home a running scdaemon uses: its --homedir, else its GNUPGHOME, else ~/.gnupg of its HOME. */
+export function scdaemonHome(client: PcscClient): string | undefined {
+  const i = client.argv.indexOf('--homedir');
+  if (i >= 0 && client.argv[i + 1] !== undefined) return client.argv[i + 1];
+  const eq = client.argv.find((a) => a.startsWith('--homedir='));
+  if (eq !== undefined) return eq.slice('--homedir='.length);
+  const g = client.env?.['GNUPGHOME'];
+  if (g !== undefined && g !== '') return g;
+  const h = client.env?.['HOME'];
+  return h !== undefined && h !== '' ? join(h, '.gnupg') : undefined;
+}
