@@ -215,7 +215,7 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
 
   program
     .command('doctor')
-    .description('check the set-up (SSH_AUTH_SOCK, other agents, scdaemon, keychain, notifications) and say how to fix what is wrong')
+    .description('check the set-up (SSH_AUTH_SOCK, other agents, socket directory, pcscd, readers and cards, a card held by another program, PIN tries, PIN stored, scdaemon, keychain, notifications) and say how to fix what is wrong')
     .addOption(new Option('--json', 'print JSON'))
     .allowExcessArguments(false)
     .action(async (opts: { json?: boolean }) => {
