@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CardSession, SessionContext } from '../card/card-session.js';
 import { readCardKeys, readSignatureCounter, signDigest as pskSignDigest, type CardOpenPgpKeys, type CardSlotKey } from '../card/openpgp/signature-key.js';
 import { PW1_81, PW1_82, PW1_MIN_LENGTH } from '../card/openpgp/openpgp-card.js';
@@ -219,6 +220,9 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     try {
       const raw = await this.withPin(session, 'sign', PW1_82, false, host, (op) => this.authenticate(session, op, data, plan.hash, host));
       const signature = plan.toSshSignature(raw);
+      // Let the next request waiting for this card reach it before the verification below takes
+      // the thread (an Ed25519 verify is ~125 us): the card signs while we check.
+      await nextTurn();
       // Never hand out a signature that does not verify: the card's key may have changed.
       if (!view.verify(data, signature)) await this.signatureMismatch(session, view);
       ctx.conn.log.debug({ ident: session.ident, hash: plan.hash }, 'signed');
