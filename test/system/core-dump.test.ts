@@ -102,9 +102,10 @@ describeWithTools('no PIN or passphrase left in the daemon\'s memory', [GCORE, S
 });
 
 /**
- * The card path's copies: two small arrays hold the PIN there (the VERIFY APDU built by
- * src/card/iso7816 encodeCommand, and the virtual card's unhexed PIN it compares with), neither
- * zeroed, both on V8's young heap, where each can be left in up to three places (two scavenge
- * copies and its old-space home). Measured over six runs on 2026-11-30: 1 to 4.
+ * The card path's copies. The daemon runs the virtual card in process (--simulate), and a card
+ * must hold its PIN to compare with: the virtual card's unhexed PIN is on V8's young heap, where
+ * it can be left in up to three places (two scavenge copies and its old-space home). The VERIFY
+ * APDU is built off-heap and zeroed after use, in the PC/SC thread too (since 42c20bf). Measured
+ * on 2026-11-30: 1 to 4 copies before that change, 2 (with a keychain) and 3 (without) after it.
  */
 const CARD_PATH_COPIES = 6;
