@@ -4,20 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { probeSocket } from '../../src/server/unix-socket.js';
 import { AgentProcess, cleanEnv, cleanupSystem, makeTempDir, runProgram, type RunResult } from './harness/agent-process.js';
-import { SSH, SSHD, SSH_ADD, SSH_KEYGEN, Sshd, describeWithTools, makeKeyPair } from './harness/sshd.js';
+import { SSH, SSHD, SSH_ADD, SSH_BATCH_OPTIONS, SSH_KEYGEN, Sshd, describeWithTools, makeKeyPair } from './harness/sshd.js';
 
 const SSH_AGENT = '/usr/bin/ssh-agent';
 
 /** Options every ssh here gets: no user config, no host key prompts, only the agent's keys. */
-const SSH_OPTS = [
-  '-F', '/dev/null',
-  '-o', 'StrictHostKeyChecking=no',
-  '-o', 'UserKnownHostsFile=/dev/null',
-  '-o', 'BatchMode=yes',
-  '-o', 'ConnectTimeout=10',
-  '-o', 'LogLevel=ERROR',
-  '-o', 'IdentityFile=/nonexistent/oca-no-key',
-];
+const SSH_OPTS = [...SSH_BATCH_OPTIONS, '-o', 'IdentityFile=/nonexistent/oca-no-key'];
 
 /**
  * `ssh -A` through `hops` (ports of the sshds on 127.0.0.1), running `true` on the last one.

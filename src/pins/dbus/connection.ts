@@ -72,6 +72,21 @@ export interface CallOptions {
  * method calls matched to their replies by serial, and signals handed to `onSignal`. Incoming
  * bytes are zeroed once decoded (replies may carry secrets); the decoded values are the caller's.
  */
+/** A METHOD_CALL message for `opts`, on the wire. */
+function encodeCall(opts: CallOptions, serial: number, flags: number): Uint8Array {
+  return encodeMessage({
+    type: MESSAGE_TYPE.METHOD_CALL,
+    flags,
+    serial,
+    path: opts.path,
+    interface: opts.interface,
+    member: opts.member,
+    destination: opts.destination,
+    signature: opts.signature,
+    body: opts.body ?? [],
+  });
+}
+
 export class DBusConnection {
   private serial = 0;
   private readonly pending = new Map<number, Pending>();
@@ -171,17 +186,7 @@ export class DBusConnection {
   call(opts: CallOptions): Promise<unknown[]> {
     if (this.closedError !== undefined) return Promise.reject(new DBusError(`the bus connection closed: ${this.closedError.message}`));
     const serial = ++this.serial;
-    const bytes = encodeMessage({
-      type: MESSAGE_TYPE.METHOD_CALL,
-      flags: 0,
-      serial,
-      path: opts.path,
-      interface: opts.interface,
-      member: opts.member,
-      destination: opts.destination,
-      signature: opts.signature,
-      body: opts.body ?? [],
-    });
+    const bytes = encodeCall(opts, serial, 0);
     return new Promise<unknown[]>((resolve, reject) => {
       this.pending.set(serial, {
         resolve: (m) => {
@@ -200,17 +205,7 @@ export class DBusConnection {
 
   /** A call whose reply we do not wait for (AddMatch, for instance, when racing is harmless). */
   send(opts: CallOptions): void {
-    const bytes = encodeMessage({
-      type: MESSAGE_TYPE.METHOD_CALL,
-      flags: FLAG_NO_REPLY_EXPECTED,
-      serial: ++this.serial,
-      path: opts.path,
-      interface: opts.interface,
-      member: opts.member,
-      destination: opts.destination,
-      signature: opts.signature,
-      body: opts.body ?? [],
-    });
+    const bytes = encodeCall(opts, ++this.serial, FLAG_NO_REPLY_EXPECTED);
     this.socket.write(bytes, () => bytes.fill(0));
   }
 

@@ -158,6 +158,16 @@ export class Sshd {
   }
 }
 
+/** Options for ssh in tests: no user config, no host key checks or prompts, quiet. */
+export const SSH_BATCH_OPTIONS: readonly string[] = [
+  '-F', '/dev/null',
+  '-o', 'StrictHostKeyChecking=no',
+  '-o', 'UserKnownHostsFile=/dev/null',
+  '-o', 'BatchMode=yes',
+  '-o', 'ConnectTimeout=10',
+  '-o', 'LogLevel=ERROR',
+];
+
 export interface SshLoginOptions {
   readonly port: number;
   /** Offer the keys of the agent on this socket. */
@@ -174,15 +184,7 @@ export interface SshLoginOptions {
  * also keeps ssh from trying ~/.ssh/id_* on the machine running the tests.
  */
 export function sshLogin(opts: SshLoginOptions): Promise<RunResult> {
-  const args = [
-    '-F', '/dev/null',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'BatchMode=yes',
-    '-o', 'ConnectTimeout=10',
-    '-o', 'LogLevel=ERROR',
-    '-p', String(opts.port),
-  ];
+  const args = [...SSH_BATCH_OPTIONS, '-p', String(opts.port)];
   if (opts.identityFile !== undefined) {
     args.push('-o', 'IdentityAgent=none', '-o', 'IdentitiesOnly=yes', '-i', opts.identityFile);
   } else {
