@@ -33,7 +33,6 @@ import type { OpenPgpKeyInfo, SignatureKeySource, SigningHash } from './openpgp-
 import { HashAlgorithm } from '../openpgp/constants.js';
 import { keyFromParts } from '../openpgp/key.js';
 import { verifyRawSignature } from '../openpgp/verify.js';
-import type { OpenPgpKeyParts } from '../protocol/openpgp-extension.js';
 
 export type { UserNotifier } from './ports.js';
 export type { PinSource } from '../pins/pin-source.js';
@@ -401,7 +400,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
       for (const slot of ['sig', 'dec', 'aut'] as const) {
         const k = keys[slot];
         if (k === undefined || k.created === 0) continue;
-        out.push({ ident: session.ident, slot: SLOT_NAME[slot], fingerprint: k.fingerprint, created: k.created, parts: k.parts as OpenPgpKeyParts });
+        out.push({ ident: session.ident, slot: SLOT_NAME[slot], fingerprint: k.fingerprint, created: k.created, parts: k.parts });
       }
     }
     return out;
