@@ -117,10 +117,10 @@ async function measure(socket: string, dir: string, state: string, flags: number
   return { listMs: stats(list), signMs: stats(signs), apdusPerSignature: round((after - before) / n) };
 }
 
-/** `clients` connections signing at once, `total` signatures in all: signatures per second. */
 /** Signatures each agent makes before anything is timed. */
 export const WARM_UP_SIGNATURES = 300;
 
+/** `clients` connections signing at once, `total` signatures in all: signatures per second. */
 async function concurrent(socket: string, flags: number, clients: number, total: number): Promise<{ signatures: number; perSecond: number }> {
   const cs = await Promise.all(Array.from({ length: clients }, () => AgentClient.connect(socket)));
   const r = await cs[0]!.request({ type: 'request-identities' });
@@ -233,6 +233,17 @@ export async function pcscComparison(
       const state = join(dir, `card-${algo}.json`);
       await run(SANDBOX, ['card', dir, '0', state, '--algo', algo]);
       const socket = join(dir, `ours-${algo}.sock`);
+      // SSH_AGENT_RSA_SHA2_256 for RSA keys: what OpenSSH asks for.
+      const flags = algo.startsWith('rsa') ? 4 : 0;
+      /** The figures both agents get: one at a time, four at once, then the card pulled and put back. */
+      const figures = async (agentSocket: string): Promise<AgentFigures> => {
+        const f = await measure(agentSocket, dir, state, flags, n);
+        f.concurrent4 = await concurrent(agentSocket, flags, 4, 4 * n);
+        const attachApdus = await replug(dir, state, algo, agentSocket);
+        const plugged = await oneSignature(agentSocket, dir, state, flags);
+        f.afterPlugIn = { attachApdus, firstSignatureMs: plugged.ms, firstSignatureApdus: plugged.apdus };
+        return f;
+      };
       // A short idle lock so the benchmark can measure the first signature after it without waiting 5 s.
       const ours: ChildProcess = spawn(process.execPath, [MAIN, '-D', '--no-notify', '--card-idle-lock', '1', '-a', socket], { env: { ...env, DEBUG: 'warn' }, stdio: 'ignore' });
       let oursFigures: AgentFigures;
@@ -248,12 +259,7 @@ export async function pcscComparison(
         const added = await c.request({ type: 'add-smartcard-key-constrained', readerId: ident, pin: new Secret('123456'), constraints: [{ kind: 'lifetime', seconds: 3600 }] });
         if (added.type !== 'success') throw new Error('ssh-add -s failed for our agent');
         c.close();
-        const flags = algo.startsWith('rsa') ? 4 : 0;
-        oursFigures = await measure(socket, dir, state, flags, n);
-        oursFigures.concurrent4 = await concurrent(socket, flags, 4, 4 * n);
-        const attachApdus = await replug(dir, state, algo, socket);
-        const plugged = await oneSignature(socket, dir, state, flags);
-        oursFigures.afterPlugIn = { attachApdus, firstSignatureMs: plugged.ms, firstSignatureApdus: plugged.apdus };
+        oursFigures = await figures(socket);
         // --card-idle-lock 1 (below): after a second and a bit the card has forgotten its PIN.
         await new Promise((res) => setTimeout(res, 1500));
         const idle = await oneSignature(socket, dir, state, flags);
@@ -267,12 +273,7 @@ export async function pcscComparison(
       try {
         await gpg.cardStatus();
         const gpgSocket = await gpg.startAgent();
-        const gflags = algo.startsWith('rsa') ? 4 : 0;
-        gpgFigures = await measure(gpgSocket, dir, state, gflags, n);
-        gpgFigures.concurrent4 = await concurrent(gpgSocket, gflags, 4, 4 * n);
-        const attachApdus = await replug(dir, state, algo, gpgSocket);
-        const plugged = await oneSignature(gpgSocket, dir, state, gflags);
-        gpgFigures.afterPlugIn = { attachApdus, firstSignatureMs: plugged.ms, firstSignatureApdus: plugged.apdus };
+        gpgFigures = await figures(gpgSocket);
       } catch (err) {
         gpgFigures = { error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
       } finally {
