@@ -1,19 +1,11 @@
 import { constants, createPublicKey, publicDecrypt, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { UnsupportedError } from '../errors.js';
+import { DIGEST_INFO_PREFIX } from '../wire/digest-info.js';
 import { HASHES } from './constants.js';
 import { keyIdOf, type KeyMaterial } from './key.js';
 import { concat } from './packet.js';
 import { signatureDigest, type ParsedSignature } from './signature.js';
-
-/** DER DigestInfo prefixes, RFC 8017 §9.2 note 1 (what an RSA v1.5 signature wraps the digest in). */
-const DIGEST_INFO: Readonly<Record<string, string>> = {
-  sha1: '3021300906052b0e03021a05000414',
-  sha224: '302d300d06096086480165030402040500041c',
-  sha256: '3031300d060960864801650304020105000420',
-  sha384: '3041300d060960864801650304020205000430',
-  sha512: '3051300d060960864801650304020305000440',
-};
 
 const NOBLE = { p256, p384, p521 } as const;
 const FIELD_BYTES = { p256: 32, p384: 48, p521: 66 } as const;
@@ -44,7 +36,7 @@ export function verifyRawSignature(m: KeyMaterial, hashAlgorithm: number, digest
       const modBytes = (key.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
       if (raw.length > modBytes) return false;
       const recovered = publicDecrypt({ key, padding: constants.RSA_PKCS1_PADDING }, pad(raw, modBytes));
-      return recovered.equals(Buffer.concat([Buffer.from(DIGEST_INFO[hash.name]!, 'hex'), digest]));
+      return recovered.equals(Buffer.concat([DIGEST_INFO_PREFIX[hash.name], digest]));
     }
     if (m.algorithm === 'ecdsa') {
       if (raw.length !== 2 * FIELD_BYTES[m.curve]) return false;

@@ -19,20 +19,15 @@ import {
   verifyState,
   type VerifyState,
 } from './commands.js';
+import { DIGEST_INFO_PREFIX, type DigestName } from '../../wire/digest-info.js';
 import { deriveKdfPin, parseKdfDo, type KdfParams } from './kdf.js';
 import { cardKeyFrom, parsePublicKeyTemplate, unreadableKeyReason, type AlgorithmAttributes, type CardKey, type CardPublicKey } from './public-key.js';
 
 export { INS, OPENPGP_AID, PW1_81, PW1_82, PW3_83 } from './commands.js';
 
-export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
+export type HashName = Exclude<DigestName, 'sha224'>;
 
-/** DER prefixes of DigestInfo (RFC 8017 §9.2, note 1): RSA INTERNAL AUTHENTICATE signs DigestInfo (3.4.1 §7.2.13). */
-export const DIGEST_INFO_PREFIX: Record<HashName, Uint8Array> = {
-  sha1: Uint8Array.from(Buffer.from('3021300906052b0e03021a05000414', 'hex')),
-  sha256: Uint8Array.from(Buffer.from('3031300d060960864801650304020105000420', 'hex')),
-  sha384: Uint8Array.from(Buffer.from('3041300d060960864801650304020205000430', 'hex')),
-  sha512: Uint8Array.from(Buffer.from('3051300d060960864801650304020305000440', 'hex')),
-};
+export { DIGEST_INFO_PREFIX };
 
 /** ECDSA signs the hash that goes with the curve (RFC 5656 §6.2.1), whatever the caller's flags. */
 export const ECDSA_CURVE_HASH = { p256: 'sha256', p384: 'sha384', p521: 'sha512' } as const;

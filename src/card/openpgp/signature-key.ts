@@ -1,4 +1,6 @@
 import { ReferencedDataNotFoundError, UnsupportedError, WireFormatError } from '../../errors.js';
+import { concatBytes } from '../../wire/bytes.js';
+import { DIGEST_BYTES, DIGEST_INFO_PREFIX, type DigestName } from '../../wire/digest-info.js';
 import type { Iso7816Channel } from '../iso7816/channel.js';
 import { findTlv, parseTlv } from '../iso7816/tlv.js';
 import { parseApplicationData, parsePwStatus } from './application-data.js';
@@ -117,18 +119,7 @@ export async function pw1ValidForOneSignature(channel: Iso7816Channel): Promise<
   return !parsePwStatus(await getData(channel, DO.PW_STATUS_BYTES)).pw1ValidForMultipleSignatures;
 }
 
-export type CdsHash = 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512';
-
-const DIGEST_BYTES: Record<CdsHash, number> = { sha1: 20, sha224: 28, sha256: 32, sha384: 48, sha512: 64 };
-
-/** DER DigestInfo prefixes (RFC 8017 §9.2 note 1): an RSA PSO:CDS signs DigestInfo (3.4.1 §7.2.10.1). */
-const DIGEST_INFO: Record<CdsHash, string> = {
-  sha1: '3021300906052b0e03021a05000414',
-  sha224: '302d300d06096086480165030402040500041c',
-  sha256: '3031300d060960864801650304020105000420',
-  sha384: '3041300d060960864801650304020205000430',
-  sha512: '3051300d060960864801650304020305000440',
-};
+export type CdsHash = DigestName;
 
 const EC_FIELD_BYTES: Record<string, number> = { p256: 32, p384: 48, p521: 66 };
 
@@ -140,7 +131,7 @@ const EC_FIELD_BYTES: Record<string, number> = { p256: 32, p384: 48, p521: 66 };
  */
 export function cdsInput(attributes: AlgorithmAttributes, hash: CdsHash, digest: Uint8Array): Uint8Array {
   if (digest.length !== DIGEST_BYTES[hash]) throw new WireFormatError(`a ${hash} digest has ${DIGEST_BYTES[hash]} bytes, not ${digest.length}`, 0);
-  if (attributes.algorithm === 'rsa') return Uint8Array.from([...Buffer.from(DIGEST_INFO[hash], 'hex'), ...digest]);
+  if (attributes.algorithm === 'rsa') return concatBytes(DIGEST_INFO_PREFIX[hash], digest);
   if (attributes.algorithm === 'ecdsa') {
     const size = attributes.curve === undefined ? undefined : EC_FIELD_BYTES[attributes.curve];
     if (size === undefined) throw new UnsupportedError(`ECDSA on ${attributes.curve ?? `OID ${attributes.oid}`} is not supported`);
