@@ -1,6 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { koffi, libc } from '../os/ffi.js';
 
+type Getrlimit = (resource: number, out: { cur?: number | bigint }) => number;
+
+/** getrlimit(2), bound once: koffi refuses a second struct of the same name. */
+let getrlimitFn: Getrlimit | undefined;
+
+function bindGetrlimit(): Getrlimit {
+  const k = koffi();
+  const Rlimit = k.struct('oca_rlimit', { cur: 'uint64', max: 'uint64' });
+  return libc().func('getrlimit', 'int', ['int', k.out(k.pointer(Rlimit))]) as Getrlimit;
+}
+
 /**
  * The soft limit on open file descriptors (RLIMIT_NOFILE, `ulimit -n`), or undefined when it
  * cannot be read. Linux: /proc/self/limits; macOS and the BSDs: getrlimit(2) through koffi.
@@ -21,9 +32,7 @@ export function openFileLimit(limitsPath = '/proc/self/limits'): number | undefi
   }
   if (process.platform === 'darwin' || process.platform === 'freebsd' || process.platform === 'openbsd') {
     try {
-      const k = koffi();
-      const Rlimit = k.struct('oca_rlimit', { cur: 'uint64', max: 'uint64' });
-      const getrlimit = libc().func('getrlimit', 'int', ['int', k.out(k.pointer(Rlimit))]);
+      const getrlimit = (getrlimitFn ??= bindGetrlimit());
       const out: { cur?: number | bigint } = {};
       // RLIMIT_NOFILE is 8 on macOS and the BSDs.
       if (getrlimit(8, out) !== 0 || out.cur === undefined) return undefined;
