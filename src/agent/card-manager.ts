@@ -4,6 +4,7 @@ import type { PcscMonitor } from '../card/pcsc/pcsc-monitor.js';
 import type { CardTransport } from '../card/transport.js';
 import { AgentError, CardBusyError, CardRemovedError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { normalizeIdent } from './forwarding-policy.js';
 
 export interface CardManagerEvents {
   added: [CardSession];
@@ -149,10 +150,6 @@ export class CardManager extends EventEmitter<CardManagerEvents> {
     this.retries.clear();
     await Promise.all([...this.sessions.keys()].map((reader) => this.detach(reader)));
   }
-}
-
-export function normalizeIdent(ident: string): string {
-  return ident.trim().replace(/^cardno:/i, '').replace('_', ':').toUpperCase();
 }
 
 /** An unknown ident names the plugged ones, so the user can correct it. */

@@ -38,7 +38,6 @@ export interface AgentServerOptions {
   readonly fdLimit?: () => number | undefined;
 }
 
-export { DEFAULT_MAX_CONNECTIONS };
 export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
 /** Accept errors that mean "out of file descriptors": logged, and the server keeps listening. */
