@@ -1,7 +1,7 @@
 import { CardStatusError } from '../../errors.js';
 import type { CardTransport } from '../transport.js';
 import { concatBytes } from '../../wire/bytes.js';
-import { encodeCommand, SHORT_MAX_DATA, SHORT_MAX_LE, type Command } from './command.js';
+import { encodeCommand, SECRET_INS, SHORT_MAX_DATA, SHORT_MAX_LE, type Command } from './command.js';
 import { statusError, SW } from './status.js';
 
 export interface ChannelLimits {
@@ -29,9 +29,6 @@ export interface ChannelOptions {
 export const INS_GET_RESPONSE = 0xc0;
 /** ISO 7816-4 §5.4.1: CLA bit b5 set = "not the last command of a chain". */
 export const CLA_CHAINING = 0x10;
-
-/** INS whose data is a PIN: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER. */
-const SECRET_INS: ReadonlySet<number> = new Set([0x20, 0x24, 0x2c]);
 
 export const SHORT_LIMITS: ChannelLimits = { extended: false, maxCommand: SHORT_MAX_DATA, maxResponse: SHORT_MAX_LE };
 

@@ -1,5 +1,8 @@
 import { AgentError } from '../../errors.js';
 
+/** INS whose data is a PIN (ISO 7816-4: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER): never traced, zeroed after use. */
+export const SECRET_INS: ReadonlySet<number> = new Set([0x20, 0x24, 0x2c]);
+
 /** A command APDU before encoding (ISO 7816-4 §5.1). */
 export interface Command {
   readonly cla?: number;

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { NativePcsc, PcscCallError, type PcscHandle } from './pcsc-native.js';
+import { SECRET_INS } from '../iso7816/command.js';
 import { SCARD } from './pcsc-codes.js';
 import { SHARED_SLOTS, type WorkerReply, type WorkerRequest } from './pcsc-thread-protocol.js';
 
@@ -20,8 +21,6 @@ if (port === null) throw new Error('pcsc-worker runs as a worker thread');
 const shared = new Int32Array((workerData as { shared: SharedArrayBuffer }).shared);
 const { ABANDONED, BEGUN } = SHARED_SLOTS;
 
-/** INS bytes whose data is a PIN (ISO 7816-4: VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER). */
-const PIN_INS: ReadonlySet<number> = new Set([0x20, 0x24, 0x2c]);
 
 let native: NativePcsc | undefined;
 const pcsc = (): NativePcsc => (native ??= new NativePcsc());
@@ -75,7 +74,7 @@ function run(req: WorkerRequest): unknown {
         return p.transmit(req.card, req.protocol, req.apdu);
       } finally {
         // This thread's copy of a PIN-carrying APDU (VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER).
-        if (PIN_INS.has(req.apdu[1] ?? 0)) req.apdu.fill(0);
+        if (SECRET_INS.has(req.apdu[1] ?? 0)) req.apdu.fill(0);
       }
     }
     case 'status':
