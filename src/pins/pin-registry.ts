@@ -139,14 +139,8 @@ export class PinRegistry {
       await this.memory.set(key, pin, opts.lifetimeSeconds);
       this.untilExit.delete(key);
       // A lifetime means "forget it after that": a stored copy would outlive it.
-      try {
-        await this.persistent.delete(key);
-        this.stale.delete(key);
-      } catch (err) {
-        const reason = (err as Error).message;
-        this.stale.set(key, reason);
-        this.log.warn({ ident: key, err: reason }, 'could not remove an older stored PIN; it will not be read again until the next ssh-add -s');
-      }
+      const failed = await this.deleteStored(key);
+      if (failed !== undefined) this.log.warn({ ident: key, err: failed.message }, 'could not remove an older stored PIN; it will not be read again until the next ssh-add -s');
       return 'memory';
     }
     try {
@@ -211,13 +205,22 @@ export class PinRegistry {
     this.bad.delete(key);
     await this.memory.delete(key);
     this.untilExit.delete(key);
+    const failed = await this.deleteStored(key);
+    if (failed !== undefined) throw new KeychainError(`the PIN was forgotten by the agent, but the stored copy could not be deleted: ${failed.message}`, { cause: failed });
+  }
+
+  /**
+   * Deletes the stored copy. When that fails, the copy is marked stale (not read again until a
+   * store succeeds) and the error is returned.
+   */
+  private async deleteStored(key: string): Promise<Error | undefined> {
     try {
       await this.persistent.delete(key);
       this.stale.delete(key);
+      return undefined;
     } catch (err) {
-      const reason = (err as Error).message;
-      this.stale.set(key, reason);
-      throw new KeychainError(`the PIN was forgotten by the agent, but the stored copy could not be deleted: ${reason}`, { cause: err });
+      this.stale.set(key, (err as Error).message);
+      return err as Error;
     }
   }
 
