@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { AgentError } from '../../errors.js';
 import { copySecretBytes, secretBytes } from '../../secret.js';
-import { decodeMessage, encodeMessage, FLAG_NO_REPLY_EXPECTED, MESSAGE_TYPE, messageLength, type DBusMessage } from './wire.js';
+import { decodeMessage, encodeMessage, MESSAGE_TYPE, messageLength, type DBusMessage } from './wire.js';
 
 /** The bus cannot be reached, refused us, or a call failed. `name` is the D-Bus error name when there is one. */
 export class DBusError extends AgentError {
@@ -72,21 +72,6 @@ export interface CallOptions {
  * method calls matched to their replies by serial, and signals handed to `onSignal`. Incoming
  * bytes are zeroed once decoded (replies may carry secrets); the decoded values are the caller's.
  */
-/** A METHOD_CALL message for `opts`, on the wire. */
-function encodeCall(opts: CallOptions, serial: number, flags: number): Uint8Array {
-  return encodeMessage({
-    type: MESSAGE_TYPE.METHOD_CALL,
-    flags,
-    serial,
-    path: opts.path,
-    interface: opts.interface,
-    member: opts.member,
-    destination: opts.destination,
-    signature: opts.signature,
-    body: opts.body ?? [],
-  });
-}
-
 export class DBusConnection {
   private serial = 0;
   private readonly pending = new Map<number, Pending>();
@@ -186,7 +171,17 @@ export class DBusConnection {
   call(opts: CallOptions): Promise<unknown[]> {
     if (this.closedError !== undefined) return Promise.reject(new DBusError(`the bus connection closed: ${this.closedError.message}`));
     const serial = ++this.serial;
-    const bytes = encodeCall(opts, serial, 0);
+    const bytes = encodeMessage({
+      type: MESSAGE_TYPE.METHOD_CALL,
+      flags: 0,
+      serial,
+      path: opts.path,
+      interface: opts.interface,
+      member: opts.member,
+      destination: opts.destination,
+      signature: opts.signature,
+      body: opts.body ?? [],
+    });
     return new Promise<unknown[]>((resolve, reject) => {
       this.pending.set(serial, {
         resolve: (m) => {
@@ -201,12 +196,6 @@ export class DBusConnection {
       });
       this.socket.write(bytes, () => bytes.fill(0));
     });
-  }
-
-  /** A call whose reply we do not wait for (AddMatch, for instance, when racing is harmless). */
-  send(opts: CallOptions): void {
-    const bytes = encodeCall(opts, ++this.serial, FLAG_NO_REPLY_EXPECTED);
-    this.socket.write(bytes, () => bytes.fill(0));
   }
 
   close(): void {
