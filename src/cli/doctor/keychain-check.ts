@@ -15,10 +15,6 @@ export const keychainCheck: DoctorCheck = {
       return { verdict: 'fail', summary: `the keychain module does not load: ${(err as Error).message}`, fix: ['reinstall openpgp-card-agent (npm install -g openpgp-card-agent)'] };
     }
     // The same keychain the agent uses (the Secret Service on Linux, reached through ctx.env's bus).
-    const saved = process.env['DBUS_SESSION_BUS_ADDRESS'];
-    const wanted = ctx.env['DBUS_SESSION_BUS_ADDRESS'];
-    if (wanted === undefined) delete process.env['DBUS_SESSION_BUS_ADDRESS'];
-    else process.env['DBUS_SESSION_BUS_ADDRESS'] = wanted;
     try {
       await new OsKeychain(ctx.env, { timeoutMs: 5000, platform: ctx.platform }).get(PROBE_ACCOUNT);
       return { verdict: 'ok', summary: 'the OS keychain answers: PINs given with ssh-add -s are stored there' };
@@ -35,9 +31,6 @@ export const keychainCheck: DoctorCheck = {
               ]
             : ['unlock the login keychain (macOS) or the Credential Manager (Windows)'],
       };
-    } finally {
-      if (saved === undefined) delete process.env['DBUS_SESSION_BUS_ADDRESS'];
-      else process.env['DBUS_SESSION_BUS_ADDRESS'] = saved;
     }
   },
 };
