@@ -1,27 +1,8 @@
 import { join } from 'node:path';
 import { pcscUnreachable } from './cards-check.js';
-import type { DoctorCheck, DoctorContext, Finding } from './check.js';
-import { pcscSocketFor, scdaemonHome, type PcscClient } from './pcsc-clients.js';
-import { gnupgHome, killScdaemonCommand, SCDAEMON_LINES, scdaemonFix, scdaemonOptions } from './scdaemon-check.js';
-
-/** A running scdaemon on our pcscd whose scdaemon.conf lacks pcsc-shared: it opens cards exclusively. */
-interface ExclusiveScdaemon {
-  readonly client: PcscClient;
-  readonly home: string;
-  readonly missing: readonly string[];
-}
-
-async function exclusiveScdaemons(clients: readonly PcscClient[], ctx: DoctorContext): Promise<ExclusiveScdaemon[]> {
-  const out: ExclusiveScdaemon[] = [];
-  for (const client of clients) {
-    if (client.name !== 'scdaemon') continue;
-    const home = scdaemonHome(client) ?? gnupgHome(ctx);
-    const options = (await scdaemonOptions(home)) ?? new Set<string>();
-    if (options.has('pcsc-shared')) continue;
-    out.push({ client, home, missing: SCDAEMON_LINES.filter((l) => !options.has(l)) });
-  }
-  return out;
-}
+import type { DoctorCheck, Finding } from './check.js';
+import { pcscSocketFor, type PcscClient } from './pcsc-clients.js';
+import { exclusiveScdaemons, killScdaemonCommand, scdaemonFix } from './scdaemon-check.js';
 
 function commandLine(c: PcscClient): string {
   const line = c.argv.join(' ');

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { probeSocket } from '../../server/unix-socket.js';
 import type { DoctorCheck, DoctorContext, Finding } from './check.js';
-import { pcscSocketFor, scdaemonHome } from './pcsc-clients.js';
+import { pcscSocketFor, scdaemonHome, type PcscClient } from './pcsc-clients.js';
 
 /** The lines scdaemon.conf needs so scdaemon shares the card through pcscd. */
 export const SCDAEMON_LINES = ['pcsc-shared', 'disable-ccid'] as const;
@@ -38,26 +38,33 @@ export function killScdaemonCommand(home: string, ctx: DoctorContext): string {
   return home === gnupgHome(ctx) ? 'gpgconf --kill scdaemon' : `GNUPGHOME=${home} gpgconf --kill scdaemon`;
 }
 
-/** The fix for a scdaemon that keeps cards from others: the lines its scdaemon.conf lacks, then stop it. */
-export function scdaemonFix(confPath: string, missing: readonly string[], killCommand: string): string[] {
+/** The fix for a scdaemon that keeps cards from others: the lines its scdaemon.conf lacks, then (if it runs) stop it. */
+export function scdaemonFix(confPath: string, missing: readonly string[], killCommand?: string): string[] {
   return [
     `add ${missing.length === 1 ? 'this line' : 'these lines'} to ${confPath}:`,
     ...missing.map((l) => `    ${l}`),
-    'then stop the running scdaemon (gpg starts it again when needed):',
-    `    ${killCommand}`,
+    ...(killCommand === undefined ? [] : ['then stop the running scdaemon (gpg starts it again when needed):', `    ${killCommand}`]),
   ];
 }
 
-/** A running scdaemon (of a GnuPG home other than `home`) on our pcscd whose scdaemon.conf lacks pcsc-shared. */
-async function otherExclusiveScdaemon(ctx: DoctorContext, home: string): Promise<{ pid: number; home: string; missing: string[] } | undefined> {
-  for (const c of ctx.pcscClients(pcscSocketFor(ctx.env))) {
-    if (c.name !== 'scdaemon') continue;
-    const h = scdaemonHome(c);
-    if (h === undefined || h === home) continue;
-    const options = (await scdaemonOptions(h)) ?? new Set<string>();
-    if (!options.has('pcsc-shared')) return { pid: c.pid, home: h, missing: SCDAEMON_LINES.filter((l) => !options.has(l)) };
+/** A running scdaemon on our pcscd whose scdaemon.conf lacks pcsc-shared: it opens cards exclusively. */
+export interface ExclusiveScdaemon {
+  readonly client: PcscClient;
+  readonly home: string;
+  readonly missing: readonly string[];
+}
+
+/** The scdaemons among `clients` that run without pcsc-shared (one whose home cannot be told is taken as ours). */
+export async function exclusiveScdaemons(clients: readonly PcscClient[], ctx: DoctorContext): Promise<ExclusiveScdaemon[]> {
+  const out: ExclusiveScdaemon[] = [];
+  for (const client of clients) {
+    if (client.name !== 'scdaemon') continue;
+    const home = scdaemonHome(client) ?? gnupgHome(ctx);
+    const options = (await scdaemonOptions(home)) ?? new Set<string>();
+    if (options.has('pcsc-shared')) continue;
+    out.push({ client, home, missing: SCDAEMON_LINES.filter((l) => !options.has(l)) });
   }
-  return undefined;
+  return out;
 }
 
 /** Where this GnuPG home's scdaemon listens (gpgconf --list-dirs socketdir + S.scdaemon), if gpgconf is there. */
@@ -86,15 +93,14 @@ export const scdaemonCheck: DoctorCheck = {
     const missing = SCDAEMON_LINES.filter((l) => !options.has(l));
     const socket = await scdaemonSocket(ctx, home);
     const running = socket !== undefined && (await probeSocket(socket, 1000).catch(() => 'absent')) === 'alive';
-    const fix = [`add ${missing.length === 1 ? 'this line' : 'these lines'} to ${confPath}:`, ...missing.map((l) => `    ${l}`)];
     if (!(running && missing.length > 0)) {
       // A scdaemon of another GnuPG home (gpg run with another GNUPGHOME or --homedir) on the same pcscd.
-      const other = await otherExclusiveScdaemon(ctx, home);
+      const other = (await exclusiveScdaemons(ctx.pcscClients(pcscSocketFor(ctx.env)), ctx)).find((s) => s.home !== home);
       if (other !== undefined) {
         const otherConf = join(other.home, 'scdaemon.conf');
         return {
           verdict: 'fail',
-          summary: `a scdaemon (pid ${other.pid}) of the GnuPG home ${other.home} is running without ${other.missing.join(' and ')}: it takes cards exclusively, so this agent cannot use them`,
+          summary: `a scdaemon (pid ${other.client.pid}) of the GnuPG home ${other.home} is running without ${other.missing.join(' and ')}: it takes cards exclusively, so this agent cannot use them`,
           detail: [`it uses the same pcscd (${pcscSocketFor(ctx.env)})`],
           fix: scdaemonFix(otherConf, other.missing, killScdaemonCommand(other.home, ctx)),
         };
@@ -116,7 +122,7 @@ export const scdaemonCheck: DoctorCheck = {
       verdict: 'ok',
       summary: 'scdaemon is not running',
       detail: [`if you also use the card with gpg, scdaemon will take it exclusively: ${confPath} lacks ${missing.join(', ')}`],
-      fix,
+      fix: scdaemonFix(confPath, missing),
     };
   },
 };
