@@ -6,6 +6,7 @@ import { parseCertificates, type Certificate } from '../openpgp/certificate.js';
 import { keyHashInput } from '../openpgp/key.js';
 import { userIdHashInput } from '../openpgp/signature.js';
 import { issuedBy, verifySignature } from '../openpgp/verify.js';
+import { equalBytes } from '../wire/bytes.js';
 import type { GpgIo } from './io.js';
 
 /**
@@ -27,6 +28,16 @@ export interface KnownCertificate {
   readonly file: string;
   /** User IDs whose self-signature verifies with the primary key. */
   readonly validUserIds: readonly string[];
+}
+
+/** A certificate's keys: its primary, then its subkeys. */
+export function certificateKeys(k: KnownCertificate): Certificate['primary'][] {
+  return [k.certificate.primary, ...k.certificate.subkeys.map((s) => s.key)];
+}
+
+/** The known certificate that holds the key with fingerprint `fpr`, as its primary or a subkey. */
+export function certificateHolding(certs: readonly KnownCertificate[], fpr: Uint8Array): KnownCertificate | undefined {
+  return certs.find((k) => certificateKeys(k).some((key) => equalBytes(key.fingerprint, fpr)));
 }
 
 /** Reads the certificate directory; a missing directory is no certificates, an unreadable file a warning. */

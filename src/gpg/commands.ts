@@ -6,10 +6,11 @@ import { algorithmId, describeKey, keyIdOf, type KeyMaterial } from '../openpgp/
 import { parsePackets, toHex } from '../openpgp/packet.js';
 import { documentSignature, parseSignaturePacketBody, type ParsedSignature } from '../openpgp/signature.js';
 import { verifySignature } from '../openpgp/verify.js';
+import { equalBytes } from '../wire/bytes.js';
 import { AgentClient } from './agent-client.js';
 import type { GpgArgs } from './args.js';
 import { listCardKeys, signWithCard, type CardKey, type CardKeys } from './card-keys.js';
-import { certificateDir, loadCertificates } from './certificates.js';
+import { certificateDir, certificateHolding, loadCertificates, type KnownCertificate } from './certificates.js';
 import { StatusWriter, type GpgIo } from './io.js';
 import { selectSigningKey } from './select.js';
 
@@ -110,7 +111,7 @@ export async function verify(args: GpgArgs, io: GpgIo, gnupg: string | undefined
     return GPG_EXIT.ERROR;
   }
   const key: CardKey = card.signature;
-  const cert = certs.find((k) => [k.certificate.primary, ...k.certificate.subkeys.map((s) => s.key)].some((x) => toHex(x.fingerprint) === toHex(key.fingerprint)));
+  const cert = certificateHolding(certs, key.fingerprint);
   const primary = cert?.certificate.primary.fingerprint ?? key.fingerprint;
   const who = cert?.validUserIds[0] ?? `[card ${card.ident}]`;
   const longId = toHex(keyIdOf(key.fingerprint));
@@ -147,11 +148,13 @@ export async function exportCertificate(args: GpgArgs, io: GpgIo): Promise<numbe
   const cert = await withAgent(io, async (client) => {
     const cards = await listCardKeys(client);
     const spec = args.rest[0] ?? args.localUser;
-    const card = spec === undefined ? onlyCard(cards) : selectSigningKey(spec, cards, await loadCertificates(io)).card;
+    let certs: KnownCertificate[] | undefined;
+    const known = async (): Promise<KnownCertificate[]> => (certs ??= await loadCertificates(io));
+    const card = spec === undefined ? onlyCard(cards) : selectSigningKey(spec, cards, await known()).card;
     if (args.uid === undefined) {
-      const known = (await loadCertificates(io)).find((k) => toHex(k.certificate.primary.fingerprint) === toHex(card.signature.fingerprint));
-      if (known === undefined) throw new ConfigError(`no certificate for card ${card.ident} is known: make one with --export --uid "Your Name <you@example.org>"`);
-      return (await io.readFile(known.file)).slice();
+      const mine = (await known()).find((k) => equalBytes(k.certificate.primary.fingerprint, card.signature.fingerprint));
+      if (mine === undefined) throw new ConfigError(`no certificate for card ${card.ident} is known: make one with --export --uid "Your Name <you@example.org>"`);
+      return (await io.readFile(mine.file)).slice();
     }
     if (!card.signature.matchesCard) {
       throw new ConfigError(
@@ -206,7 +209,7 @@ export async function listKeys(_args: GpgArgs, io: GpgIo): Promise<number> {
   }
   for (const c of cards) {
     const k = c.signature;
-    const cert = certs.find((x) => [x.certificate.primary, ...x.certificate.subkeys.map((s) => s.key)].some((y) => toHex(y.fingerprint) === toHex(k.fingerprint)));
+    const cert = certificateHolding(certs, k.fingerprint);
     const lines = [
       `sec>  ${describeKey(k.key.material)} ${sigDate(k.key.created)} [S]`,
       `      ${toHex(k.fingerprint)}`,

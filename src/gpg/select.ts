@@ -2,7 +2,7 @@ import { ConfigError } from '../errors.js';
 import { emailOf } from '../openpgp/certificate.js';
 import { toHex } from '../openpgp/packet.js';
 import type { CardKeys, CardKey } from './card-keys.js';
-import type { KnownCertificate } from './certificates.js';
+import { certificateHolding, certificateKeys, type KnownCertificate } from './certificates.js';
 
 /** The key a signature will be made with, and how it was found. */
 export interface SigningChoice {
@@ -28,14 +28,12 @@ const HEX = /^[0-9A-F]+$/;
  */
 export function selectSigningKey(spec: string, cards: readonly CardKeys[], certs: readonly KnownCertificate[]): SigningChoice {
   const onCard = (fpr: Uint8Array): CardKeys | undefined => cards.find((c) => toHex(c.signature.fingerprint) === toHex(fpr));
-  const certHolding = (card: CardKeys): KnownCertificate | undefined =>
-    certs.find((k) => [k.certificate.primary, ...k.certificate.subkeys.map((s) => s.key)].some((key) => toHex(key.fingerprint) === toHex(card.signature.fingerprint)));
   const choice = (card: CardKeys, userId?: string, byEmail?: string): SigningChoice => {
-    const cert = certHolding(card);
+    const cert = certificateHolding(certs, card.signature.fingerprint);
     return { card, key: card.signature, primaryFingerprint: cert?.certificate.primary.fingerprint ?? card.signature.fingerprint, userId: userId ?? cert?.validUserIds[0], byEmail };
   };
   const cardInCert = (k: KnownCertificate): CardKeys | undefined => {
-    for (const key of [k.certificate.primary, ...k.certificate.subkeys.map((s) => s.key)]) {
+    for (const key of certificateKeys(k)) {
       const c = onCard(key.fingerprint);
       if (c !== undefined) return c;
     }
@@ -48,7 +46,7 @@ export function selectSigningKey(spec: string, cards: readonly CardKeys[], certs
     const direct = cards.find((c) => matches(c.signature.fingerprint));
     if (direct !== undefined) return choice(direct);
     for (const k of certs) {
-      if (![k.certificate.primary, ...k.certificate.subkeys.map((s) => s.key)].some((key) => matches(key.fingerprint))) continue;
+      if (!certificateKeys(k).some((key) => matches(key.fingerprint))) continue;
       const card = cardInCert(k);
       if (card !== undefined) return choice(card);
     }
