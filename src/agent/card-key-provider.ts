@@ -34,8 +34,6 @@ import { HashAlgorithm } from '../openpgp/constants.js';
 import { keyFromParts } from '../openpgp/key.js';
 import { verifyRawSignature } from '../openpgp/verify.js';
 
-export type { UserNotifier } from './ports.js';
-export type { PinSource } from '../pins/pin-source.js';
 
 export interface CardKeyProviderOptions {
   readonly cards: CardManager;
@@ -633,7 +631,6 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   }
 }
 
-export { blockedMessage };
 
 /** The host a request is for, by its known_hosts name where known (session-bind), else its key's fingerprint. */
 function hostOf(ctx: RequestContext): string | undefined {

@@ -23,7 +23,6 @@ const IGNORED = new Set(['batch', 'no-tty', 'yes', 'quiet', 'verbose', 'keyid-fo
 
 const COMMANDS: Record<string, GpgArgs['command']> = {
   sign: 'sign',
-  'detach-sign': 'sign',
   verify: 'verify',
   export: 'export',
   'list-keys': 'list-keys',
@@ -93,7 +92,6 @@ export function parseGpgArgs(argv: readonly string[]): GpgArgs {
     const cmd = COMMANDS[name];
     if (cmd !== undefined) {
       setCommand(cmd);
-      if (name === 'detach-sign') detach = true;
       return;
     }
     if (IGNORED.has(name) || name === 'q' || name === 'v') return;

@@ -36,11 +36,6 @@ export class KeychainPins extends PinRegistry implements PinSource {
     return this.set(ident, pin, { lifetimeSeconds, ...opts });
   }
 
-  /** keep() for the provider of today, which does not look at where the PIN went. */
-  async remember(ident: string, pin: Secret, lifetimeSeconds: number | undefined): Promise<void> {
-    await this.keep(ident, pin, lifetimeSeconds);
-  }
-
   async rejected(ident: string): Promise<void> {
     await this.markBad(ident);
   }

@@ -35,8 +35,6 @@ export const OpenPgpExtension = {
 export const KEY_SLOT = { signature: 1, decryption: 2, authentication: 3 } as const;
 export type KeySlotName = keyof typeof KEY_SLOT;
 
-export const OPENPGP_ALGORITHMS = [1, 18, 19, 22] as const;
-
 export type OpenPgpKeyParts =
   | { readonly algorithm: 1; readonly n: Uint8Array; readonly e: Uint8Array }
   | { readonly algorithm: 18 | 19 | 22; readonly oid: Uint8Array; readonly point: Uint8Array };

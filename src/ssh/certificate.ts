@@ -1,6 +1,6 @@
 import { UnsupportedError, WireFormatError } from '../errors.js';
 import { Reader } from '../wire/reader.js';
-import { CERTIFICATE_KEY_TYPES, encodePublicKey, parsePublicKey, readPublicKeyFields, type SshPublicKey } from './public-key.js';
+import { CERTIFICATE_KEY_TYPES, parsePublicKey, readPublicKeyFields, type SshPublicKey } from './public-key.js';
 import { parseSignature } from './signature.js';
 import { verifySshSignature } from './verify.js';
 
@@ -133,9 +133,4 @@ export function checkHostCertificate(cert: SshCertificate, hostname: string, now
   }
   if (cert.criticalOptions.length !== 0) return 'Certificate contains unsupported critical options';
   return null;
-}
-
-/** The certified key's plain blob. */
-export function certifiedKeyBlob(cert: SshCertificate): Uint8Array {
-  return encodePublicKey(cert.key);
 }

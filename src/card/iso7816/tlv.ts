@@ -89,8 +89,3 @@ export function findTlv(objects: readonly Tlv[], tag: number): Tlv | undefined {
   }
   return undefined;
 }
-
-/** The value of the first object with `tag` at any depth, or undefined. */
-export function findTlvValue(objects: readonly Tlv[], tag: number): Uint8Array | undefined {
-  return findTlv(objects, tag)?.value;
-}

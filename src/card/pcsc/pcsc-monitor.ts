@@ -60,16 +60,6 @@ export class PcscMonitor extends EventEmitter<PcscMonitorEvents> {
     this.callTimeoutMs = options.callTimeoutMs ?? 5000;
   }
 
-  /** The readers that hold a card now. */
-  get readersWithCards(): string[] {
-    return [...this.present.keys()];
-  }
-
-  /** Whether pcscd answered the last look. */
-  get available(): boolean {
-    return this.context !== undefined;
-  }
-
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;

@@ -39,7 +39,6 @@ interface Api {
   begin: Fn;
   end: Fn;
   transmit: Fn;
-  status: Fn;
 }
 
 /** Extended APDUs: up to 65536 data bytes plus SW1 SW2, with room to spare for odd readers. */
@@ -82,7 +81,6 @@ function bind(): Bound {
     begin: f('SCardBeginTransaction', L, [H]),
     end: f('SCardEndTransaction', L, [H, D]),
     transmit: f('SCardTransmit', L, [H, k.pointer(IO), 'const void *', D, 'void *', 'void *', k.inout(k.pointer(D))]),
-    status: f(`SCardStatus${w}`, L, [H, 'void *', k.inout(k.pointer(D)), k.out(k.pointer(D)), k.out(k.pointer(D)), 'void *', k.inout(k.pointer(D))]),
   };
   cached = { api, platform, pciLength: k.sizeof(IO) };
   return cached;
@@ -108,14 +106,6 @@ export class NativePcsc {
   private readonly b = bind();
   private readonly recv = Buffer.alloc(RECV_BUFFER_BYTES);
   private context: PcscHandle | undefined;
-
-  get platform(): PcscPlatform {
-    return this.b.platform;
-  }
-
-  get hasContext(): boolean {
-    return this.context !== undefined;
-  }
 
   /** SCardEstablishContext (system scope). */
   establish(): void {
@@ -231,16 +221,5 @@ export class NativePcsc {
     const pci = { dwProtocol: protocol, cbPciLength: this.b.pciLength };
     check('SCardTransmit', this.b.api.transmit(card, pci, apdu, apdu.length, null, this.recv, len));
     return Uint8Array.from(this.recv.subarray(0, Number(len[0])));
-  }
-
-  /** SCardStatus: the card's state flags and ATR (also how a reset shows: SCARD_W_RESET_CARD). */
-  status(card: PcscHandle): { state: number; protocol: number; atr: Uint8Array } {
-    const nameLen: number[] = [0];
-    const state: number[] = [0];
-    const protocol: number[] = [0];
-    const atr = Buffer.alloc(this.b.platform.atrSize);
-    const atrLen: number[] = [atr.length];
-    check('SCardStatus', this.b.api.status(card, null, nameLen, state, protocol, atr, atrLen));
-    return { state: Number(state[0]), protocol: Number(protocol[0]), atr: Uint8Array.from(atr.subarray(0, Number(atrLen[0]))) };
   }
 }

@@ -9,10 +9,8 @@ export type WorkerRequest = { readonly id: number } & (
   | { readonly op: 'connect'; readonly reader: string; readonly shareMode: number }
   | { readonly op: 'reconnect'; readonly card: PcscHandle; readonly shareMode: number; readonly initialization: number }
   | { readonly op: 'disconnect'; readonly card: PcscHandle; readonly disposition: number }
-  | { readonly op: 'begin'; readonly card: PcscHandle }
   | { readonly op: 'end'; readonly card: PcscHandle; readonly disposition: number }
   | { readonly op: 'transmit'; readonly card: PcscHandle; readonly protocol: number; readonly apdu: Uint8Array; readonly begin: boolean }
-  | { readonly op: 'status'; readonly card: PcscHandle }
 );
 
 export type WorkerOp = WorkerRequest['op'];
@@ -26,10 +24,8 @@ export interface WorkerResults {
   connect: { card: PcscHandle; protocol: number };
   reconnect: number;
   disconnect: null;
-  begin: null;
   end: null;
   transmit: Uint8Array;
-  status: { state: number; protocol: number; atr: Uint8Array };
 }
 
 export type WorkerError = { readonly kind: 'pcsc'; readonly fn: string; readonly code: number; readonly message: string } | { readonly kind: 'other'; readonly message: string };

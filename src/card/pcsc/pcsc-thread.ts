@@ -109,7 +109,7 @@ export class PcscThread {
     // Keep the entry: its late answer tells us the thread is free again.
     p.givenUp = true;
     this.overdue++;
-    if (what === 'begin' || p.op === 'begin') {
+    if (what === 'begin') {
       // The worker checks this after SCardBeginTransaction returns and lets the card go at once.
       Atomics.store(this.shared, SHARED_SLOTS.ABANDONED, Math.max(Atomics.load(this.shared, SHARED_SLOTS.ABANDONED), id));
     }

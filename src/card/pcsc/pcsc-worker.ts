@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { NativePcsc, PcscCallError, type PcscHandle } from './pcsc-native.js';
+import { NativePcsc, PcscCallError } from './pcsc-native.js';
 import { SECRET_INS } from '../iso7816/command.js';
 import { SCARD } from './pcsc-codes.js';
 import { SHARED_SLOTS, type WorkerReply, type WorkerRequest } from './pcsc-thread-protocol.js';
@@ -49,15 +49,6 @@ function run(req: WorkerRequest): unknown {
     case 'disconnect':
       p.disconnect(req.card, req.disposition);
       return null;
-    case 'begin':
-      p.beginTransaction(req.card);
-      Atomics.store(shared, BEGUN, req.id);
-      if (Atomics.load(shared, ABANDONED) >= req.id) {
-        // The agent gave up waiting while another application held the card: let it go at once.
-        p.endTransaction(req.card, SCARD.LEAVE_CARD);
-        throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
-      }
-      return null;
     case 'end':
       p.endTransaction(req.card, req.disposition);
       return null;
@@ -66,6 +57,7 @@ function run(req: WorkerRequest): unknown {
         p.beginTransaction(req.card);
         Atomics.store(shared, BEGUN, req.id);
         if (Atomics.load(shared, ABANDONED) >= req.id) {
+          // The agent gave up waiting while another application held the card: let it go at once.
           p.endTransaction(req.card, SCARD.LEAVE_CARD);
           throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
         }
@@ -77,8 +69,6 @@ function run(req: WorkerRequest): unknown {
         if (SECRET_INS.has(req.apdu[1] ?? 0)) req.apdu.fill(0);
       }
     }
-    case 'status':
-      return p.status(req.card);
   }
 }
 
@@ -91,4 +81,3 @@ port.on('message', (req: WorkerRequest) => {
   }
 });
 
-export type { PcscHandle };

@@ -30,7 +30,7 @@ export function processGpgIo(env: NodeJS.ProcessEnv): GpgIo {
       new Promise((resolve, reject) => {
         const child = spawn(program, [...args], { stdio: 'inherit', env: { ...env, OPENPGP_CARD_AGENT_GPG_HANDOVER: '1' } });
         child.once('error', reject);
-        child.once('exit', (code, signal) => resolve(code ?? (signal === null ? 2 : 2)));
+        child.once('exit', (code) => resolve(code ?? 2));
       }),
   };
 }

@@ -4,7 +4,6 @@ import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentError } from '../../errors.js';
 import { probeSocket } from '../../server/unix-socket.js';
 import { defaultListenAddress } from '../default-socket.js';
 import { agentPid } from '../pid-file.js';
@@ -202,4 +201,3 @@ export async function serviceStatus(opts: ServiceOptions): Promise<number> {
   return 0;
 }
 
-export { AgentError };
