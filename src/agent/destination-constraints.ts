@@ -1,7 +1,7 @@
 import { AgentError, UnsupportedError, WireFormatError } from '../errors.js';
 import { checkHostCertificate, isCertificateBlob, parseCertificate, readCString, type SshCertificate } from '../ssh/certificate.js';
 import { matchPattern } from '../ssh/match-pattern.js';
-import { encodePublicKey, parsePublicKey } from '../ssh/public-key.js';
+import { encodePublicKey, parsePublicKey, sameKey } from '../ssh/public-key.js';
 import { Reader } from '../wire/reader.js';
 import { equalBytes } from '../wire/bytes.js';
 import type { SessionBinding } from './key-provider.js';
@@ -75,14 +75,6 @@ function tryParseKey(blob: Uint8Array): ParsedKey | null {
     if (err instanceof WireFormatError || err instanceof UnsupportedError) return null;
     throw err;
   }
-}
-
-/** sshkey_equal: same key material (plain keys, whatever their mpint padding) or the same certificate. */
-export function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  if (equalBytes(a, b)) return true;
-  const pa = tryParseKey(a);
-  const pb = tryParseKey(b);
-  return pa?.kind === 'plain' && pb?.kind === 'plain' && equalBytes(pa.canonical, pb.canonical);
 }
 
 /** parse_dest_constraint_hop */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { checkHostCertificate, isCertificateBlob, parseCertificate, type SshCertificate } from './certificate.js';
 import { sha256Fingerprint } from './fingerprint.js';
 import { matchPattern } from './match-pattern.js';
-import { encodePublicKey, parsePublicKey } from './public-key.js';
+import { encodePublicKey, publicKeyType, sameKey } from './public-key.js';
 
 /**
  * Host names for host keys, from OpenSSH known_hosts files (sshd(8) "SSH_KNOWN_HOSTS FILE
@@ -78,9 +78,11 @@ export function parseKnownHosts(text: string, file = 'known_hosts'): KnownHostEn
 }
 
 function blobHasType(blob: Uint8Array, type: string): boolean {
-  if (blob.length < 4) return false;
-  const len = new DataView(blob.buffer, blob.byteOffset, blob.byteLength).getUint32(0, false);
-  return len === type.length && len + 4 <= blob.length && Buffer.from(blob.subarray(4, 4 + len)).toString('latin1') === type;
+  try {
+    return publicKeyType(blob) === type;
+  } catch {
+    return false;
+  }
 }
 
 /** The name ssh looks up for host and port: `host`, or `[host]:port` when the port is not 22. */
@@ -115,18 +117,6 @@ export function entryMatchesName(entry: KnownHostEntry, name: string): boolean {
 /** Entries for `name` (as `ssh-keygen -F` finds them). */
 export function lookupName(entries: readonly KnownHostEntry[], name: string): KnownHostEntry[] {
   return entries.filter((e) => entryMatchesName(e, name));
-}
-
-function canonical(blob: Uint8Array): Buffer {
-  try {
-    return Buffer.from(encodePublicKey(parsePublicKey(blob)));
-  } catch {
-    return Buffer.from(blob);
-  }
-}
-
-function sameKey(a: Uint8Array, b: Uint8Array): boolean {
-  return canonical(a).equals(canonical(b));
 }
 
 /** A literal name from a plain entry (first non-negated pattern without wildcards). */

@@ -1,4 +1,5 @@
 import { UnsupportedError, WireFormatError } from '../errors.js';
+import { equalBytes } from '../wire/bytes.js';
 import { Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
 import { ECDSA_CURVES, isEcdsaKeyType, SshKeyType, type EcdsaKeyType } from './key-types.js';
@@ -96,6 +97,24 @@ export function signingPublicKey(blob: Uint8Array): SshPublicKey {
   }
   r.bytes(); // nonce
   return readPublicKeyFields(certified, r);
+}
+
+/** A plain key's canonical blob (its fields re-encoded), or undefined for what is not one (certificates, unknown types, malformed blobs). */
+function canonicalPlainKey(blob: Uint8Array): Uint8Array | undefined {
+  try {
+    return encodePublicKey(parsePublicKey(blob));
+  } catch (err) {
+    if (err instanceof WireFormatError || err instanceof UnsupportedError) return undefined;
+    throw err;
+  }
+}
+
+/** sshkey_equal: the same blob, or the same plain key whatever its mpint padding. */
+export function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  if (equalBytes(a, b)) return true;
+  const ca = canonicalPlainKey(a);
+  const cb = canonicalPlainKey(b);
+  return ca !== undefined && cb !== undefined && equalBytes(ca, cb);
 }
 
 /** The key type name at the start of a blob, without parsing the rest. */
