@@ -7,7 +7,7 @@ import type { Request, RequestType, Response } from '../protocol/messages.js';
 import { decodeRequest } from '../protocol/request.js';
 import { encodeResponse } from '../protocol/response.js';
 import { describePeer, type ConnectionContext, type FrameHandler } from '../server/frame-handler.js';
-import { displayHostName, type HostNamer } from '../ssh/known-hosts.js';
+import type { HostNamer } from '../ssh/known-hosts.js';
 import { equalBytes } from '../wire/bytes.js';
 import {
   ConstraintError,
@@ -25,7 +25,7 @@ import type { Constraint, Identity, KeyProvider, RequestContext, SessionBinding 
 import type { CardUsePolicy, ExtensionHandler } from './extension-handler.js';
 import type { SessionReport } from './status-report.js';
 import { LockHash, unlockFailureDelay } from './lock.js';
-import { bindSession } from './session-bind.js';
+import { bindSession, hostLabel } from './session-bind.js';
 
 export interface AgentOptions {
   /** The key source; without one the agent lists no identities and fails card requests. */
@@ -158,7 +158,7 @@ export class Agent implements FrameHandler {
       if (state === undefined || state.bindings.length === 0) continue;
       out.push({
         conn: conn.id,
-        hosts: state.bindings.map((b) => b.hostName ?? b.hostKeyFingerprint),
+        hosts: state.bindings.map(hostLabel),
         forwarded: isForwarded(state),
         peer: describePeer(conn.peer) ?? null,
       });
@@ -338,7 +338,7 @@ export class Agent implements FrameHandler {
       return false;
     }
     const last = state.bindings[state.bindings.length - 1];
-    const host = last === undefined ? 'a host whose session-bind failed' : (last.hostName ?? last.hostKeyFingerprint);
+    const host = last === undefined ? 'a host whose session-bind failed' : hostLabel(last);
     const peer = describePeer(ctx.conn.peer);
     const lines = [
       `Allow card ${ident} to sign ${signedThing(purpose)} for ${host}?`,
@@ -353,7 +353,7 @@ export class Agent implements FrameHandler {
 
   /** "this computer → build-box → github.com" from a connection's bindings, hosts named from known_hosts. */
   private describePath(state: ConnState): string {
-    const hops = ['this computer', ...state.bindings.map((b) => b.hostName ?? b.hostKeyFingerprint)];
+    const hops = ['this computer', ...state.bindings.map(hostLabel)];
     if (state.bindAttempted && state.bindings.length === 0) hops.push('(a host whose session-bind failed)');
     return hops.join(' → ');
   }
@@ -504,7 +504,7 @@ export class Agent implements FrameHandler {
         this.log.debug(
           {
             conn: ctx.conn.id,
-            host: last === undefined ? undefined : displayHostName(last.hostKey, last.hostName === undefined ? undefined : { name: last.hostName, revoked: false }),
+            host: last === undefined ? undefined : hostLabel(last),
             hostKey: last?.hostKeyFingerprint,
             forwarding: last?.forwarding,
             bindings: bindings.length,

@@ -33,6 +33,7 @@ import type { OpenPgpKeyInfo, SignatureKeySource, SigningHash } from './openpgp-
 import { HashAlgorithm } from '../openpgp/constants.js';
 import { keyFromParts } from '../openpgp/key.js';
 import { verifyRawSignature } from '../openpgp/verify.js';
+import { hostLabel } from './session-bind.js';
 
 
 export interface CardKeyProviderOptions {
@@ -631,9 +632,8 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   }
 }
 
-
 /** The host a request is for, by its known_hosts name where known (session-bind), else its key's fingerprint. */
 function hostOf(ctx: RequestContext): string | undefined {
   const last = ctx.sessions.at(-1);
-  return last === undefined ? undefined : (last.hostName ?? last.hostKeyFingerprint);
+  return last === undefined ? undefined : hostLabel(last);
 }

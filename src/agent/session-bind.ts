@@ -7,6 +7,11 @@ import { equalBytes } from '../wire/bytes.js';
 import type { SessionBinding } from './key-provider.js';
 
 /** Limits from OpenSSH ssh-agent.c (AGENT_MAX_SESSION_IDS, AGENT_MAX_SID_LEN). */
+/** How prompts, notifications and logs name a bound host: its known_hosts name, else its key's fingerprint. */
+export function hostLabel(b: SessionBinding): string {
+  return b.hostName ?? b.hostKeyFingerprint;
+}
+
 export const MAX_SESSION_BINDINGS = 16;
 export const MAX_SESSION_ID_LENGTH = 128;
 
