@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { REPO_ROOT, cleanEnv, cleanupSystem, makeTempDir, runCli, runProgram } from './harness/agent-process.js';
 import { SSH_ADD, describeWithTools } from './harness/sshd.js';
+import { windowsPipeName } from '../../src/cli/default-socket.js';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -204,6 +206,9 @@ describeWithTools('service install: launchd and Windows files (written here, che
       `CreateObject("WScript.Shell").Run "${process.execPath} ${main} -D --log-file ${join(s.home, 'Local', 'openpgp-card-agent', 'agent.log')}", 0, False`,
       '',
     ]);
-    expect(out).toContain("[Environment]::SetEnvironmentVariable('SSH_AUTH_SOCK', '\\\\.\\pipe\\openpgp-card-agent', 'User')");
+    // The pipe the agent started by the script listens on: named for the user, as -D without -a does.
+    const pipe = windowsPipeName(s.env['USERNAME'] ?? userInfo().username);
+    expect(pipe).toMatch(/^\\\\\.\\pipe\\openpgp-card-agent-./);
+    expect(out).toContain(`[Environment]::SetEnvironmentVariable('SSH_AUTH_SOCK', '${pipe}', 'User')`);
   });
 });

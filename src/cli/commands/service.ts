@@ -92,10 +92,12 @@ function plan(opts: ServiceOptions): Plan {
   }
   const log = windowsLogPath(opts.env, h);
   const file = windowsStartup(opts.env, h, agentCommand(['--log-file', log, ...extra]));
+  // The pipe the started agent listens on: its default, which names the user.
+  const pipe = defaultListenAddress(opts.env, 'win32');
   return {
     kind,
     files: [file],
-    socket: '\\\\.\\pipe\\openpgp-card-agent',
+    socket: pipe.kind === 'fd' ? '' : pipe.path,
     startCommands: [['wscript.exe', file.path]],
     stopCommands: [],
     dirs: [dirname(log)],
