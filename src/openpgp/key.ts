@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { UnsupportedError, WireFormatError } from '../errors.js';
 import { CURVES, curveByOid, HashAlgorithm, PublicKeyAlgorithm, SymmetricAlgorithm, type Curve } from './constants.js';
 import { concat, encodeMpi, fromHex, PacketReader, u32be } from './packet.js';
+import { equalBytes } from '../wire/bytes.js';
 
 /** ECDH key derivation parameters (RFC 9580 §11.5): the KDF hash and the key-wrap cipher. */
 export interface EcdhKdf {
@@ -181,11 +182,10 @@ export interface KeyFromParts {
  */
 export function keyFromParts(parts: KeyParts, created: number, cardFingerprint?: Uint8Array): KeyFromParts {
   const candidates = materialCandidates(parts);
-  const eq = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
   for (const material of candidates) {
     const key = { created, material };
     const fpr = fingerprint(key);
-    if (cardFingerprint !== undefined && eq(fpr, cardFingerprint)) return { key, fingerprint: fpr, matchesCard: true };
+    if (cardFingerprint !== undefined && equalBytes(fpr, cardFingerprint)) return { key, fingerprint: fpr, matchesCard: true };
   }
   const key = { created, material: candidates[0]! };
   return { key, fingerprint: fingerprint(key), matchesCard: false };

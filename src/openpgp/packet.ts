@@ -1,4 +1,5 @@
 import { WireFormatError } from '../errors.js';
+import { concatBytes } from '../wire/bytes.js';
 
 /**
  * OpenPGP packet framing, RFC 9580 §4.2: we write the OpenPGP (new) format; we read both it and
@@ -168,15 +169,7 @@ export class PacketReader {
 }
 
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 export function u32be(v: number): Uint8Array {

@@ -6,6 +6,7 @@ import { HASHES } from './constants.js';
 import { keyIdOf, type KeyMaterial } from './key.js';
 import { concat } from './packet.js';
 import { signatureDigest, type ParsedSignature } from './signature.js';
+import { equalBytes } from '../wire/bytes.js';
 
 const NOBLE = { p256, p384, p521 } as const;
 const FIELD_BYTES = { p256: 32, p384: 48, p521: 66 } as const;
@@ -77,7 +78,6 @@ export function verifySignature(sig: ParsedSignature, key: KeyMaterial, input: r
 
 /** Whether a signature names this key as its issuer (by fingerprint, else by key ID). */
 export function issuedBy(sig: ParsedSignature, fpr: Uint8Array): boolean {
-  const eq = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
-  if (sig.issuerFingerprint !== undefined) return eq(sig.issuerFingerprint, fpr);
-  return sig.issuerKeyId !== undefined && eq(sig.issuerKeyId, keyIdOf(fpr));
+  if (sig.issuerFingerprint !== undefined) return equalBytes(sig.issuerFingerprint, fpr);
+  return sig.issuerKeyId !== undefined && equalBytes(sig.issuerKeyId, keyIdOf(fpr));
 }
