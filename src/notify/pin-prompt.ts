@@ -4,6 +4,7 @@ import { getLogger, type Logger } from '../log.js';
 import { copySecretBytes, Secret } from '../secret.js';
 import { askpassProgram, DEFAULT_ASKPASS_PATHS } from './confirm.js';
 import { assuanEscape, DEFAULT_PINENTRY_PATHS, findPinentry, PinentryError, PinentrySession } from './pinentry.js';
+import { triesLeft } from '../card/iso7816/status.js';
 
 /** What the card key provider asks for when a card needs its PIN and none is known. */
 export interface PinRequest {
@@ -75,14 +76,12 @@ export const DEFAULT_PIN_PROMPT_TIMEOUT_MS = 60_000;
 
 export const PROMPT_TITLE = 'openpgp-card-agent';
 
-const tries = (n: number): string => `${n} ${n === 1 ? 'try' : 'tries'} left`;
-
 /** The words of the prompt: card, nickname, host, tries; the last try said plainly. */
 export function describePinRequest(req: PinRequest): { description: string; lastTry: boolean } {
   const card = `OpenPGP card ${req.ident}${req.nickname === undefined ? '' : ` ("${req.nickname}")`}`;
   const purpose = req.host === undefined ? 'to sign' : `to sign for ${req.host}`;
   const lastTry = req.retriesLeft <= 1;
-  const triesLine = lastTry ? 'This is the LAST try: a wrong PIN blocks the card.' : `${tries(req.retriesLeft)} before the card blocks its PIN.`;
+  const triesLine = lastTry ? 'This is the LAST try: a wrong PIN blocks the card.' : `${triesLeft(req.retriesLeft)} before the card blocks its PIN.`;
   return { description: `Enter the User PIN of ${card} ${purpose}.\n${triesLine}`, lastTry };
 }
 

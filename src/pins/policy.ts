@@ -12,6 +12,8 @@
  * 4. No PIN stored: the message gives the exact `ssh-add -s <ident>` command.
  */
 
+import { triesLeft } from '../card/iso7816/status.js';
+
 /** Status words VERIFY answers with (ISO 7816-4 §5.1.3, OpenPGP card 3.4.1 §7.2.2). */
 export const VERIFY_SW = {
   OK: 0x9000,
@@ -33,15 +35,13 @@ export function sshAddCommand(ident: string): string {
   return `ssh-add -s ${ident}`;
 }
 
-const tries = (n: number): string => `${n} ${n === 1 ? 'try' : 'tries'} left`;
-
 export function pinNeededMessage(ident: string): string {
   return `card ${ident} needs its PIN: run  ${sshAddCommand(ident)}`;
 }
 
 export function lastTryMessage(ident: string, retries: number): string {
   return (
-    `card ${ident} has ${tries(retries)}; the agent will not risk it with a stored PIN. ` +
+    `card ${ident} has ${triesLeft(retries)}; the agent will not risk it with a stored PIN. ` +
     `Type the PIN yourself: run  ${sshAddCommand(ident)}`
   );
 }
@@ -51,7 +51,7 @@ export function knownBadMessage(ident: string): string {
 }
 
 export function wrongPinMessage(ident: string, retriesLeft: number | undefined, origin: PinOrigin): string {
-  const left = retriesLeft === undefined ? 'the card did not say how many tries are left' : tries(retriesLeft);
+  const left = retriesLeft === undefined ? 'the card did not say how many tries are left' : triesLeft(retriesLeft);
   if (origin === 'typed') return `wrong PIN for card ${ident}; ${left}`;
   return `the stored PIN for card ${ident} is wrong; ${left}. It was removed and will not be tried again: run  ${sshAddCommand(ident)}`;
 }

@@ -49,7 +49,8 @@ const MEANING: Record<number, string> = {
   0x6f00: 'no precise diagnosis',
 };
 
-const triesLeft = (n: number): string => `${n} ${n === 1 ? 'try' : 'tries'} left`;
+/** "1 try left", "3 tries left". */
+export const triesLeft = (n: number): string => `${n} ${n === 1 ? 'try' : 'tries'} left`;
 
 export function describeStatus(sw: number): string {
   if ((sw & 0xfff0) === SW.VERIFY_FAILED) return `verification failed, ${triesLeft(sw & 0x0f)}`;

@@ -1,5 +1,6 @@
 import type { CardFinding, CardSurvey, ReaderFinding } from './card-survey.js';
 import type { DoctorCheck, Finding } from './check.js';
+import { triesLeft } from '../../card/iso7816/status.js';
 
 /** The verdict of the PC/SC checks when pcscd could not be asked: the pcscd check says why. */
 export function pcscUnreachable(survey: Exclude<CardSurvey, { kind: 'ok' }>): Finding {
@@ -12,7 +13,7 @@ export function openPgpCards(readers: readonly ReaderFinding[]): Array<{ reader:
 }
 
 export function triesText(n: number): string {
-  return n === 0 ? 'blocked (0 tries left)' : `${n} ${n === 1 ? 'try' : 'tries'} left`;
+  return n === 0 ? 'blocked (0 tries left)' : triesLeft(n);
 }
 
 /** One line per reader: what is in it. */
