@@ -88,12 +88,20 @@ function kindOf(name: string): PinStorageKind | undefined {
   return KINDS.find((k) => k === name || k.toLowerCase() === name);
 }
 
+/** Which pin_storage variant `v` is, read as parsePinStorage reads it, without touching its payload (no PIN copied). */
+function storageKind(v: unknown): PinStorageKind | undefined {
+  if (typeof v === 'string') return kindOf(v);
+  if (!isTable(v)) return undefined;
+  const keys = Object.keys(v);
+  return keys.length === 1 ? kindOf(keys[0]!) : undefined;
+}
+
 /** A pin_storage value as serde reads it: a unit variant as a string, a newtype variant as a one-key table. */
 export function parsePinStorage(v: unknown): PinStorage | undefined {
   if (typeof v === 'string') {
     const kind = kindOf(v);
     if (kind === undefined) return undefined;
-    return kind === 'Direct' ? { kind, pin: undefined } : kind === 'Pinentry' ? { kind } : { kind };
+    return kind === 'Direct' ? { kind, pin: undefined } : { kind };
   }
   if (!isTable(v)) return undefined;
   const keys = Object.keys(v);
@@ -122,7 +130,7 @@ function cardsOf(doc: Toml): unknown[] {
 }
 
 function holdsDirectPin(doc: Toml): boolean {
-  return cardsOf(doc).some((c) => isTable(c) && parsePinStorage(c['pin_storage'])?.kind === 'Direct' && isTable(c['pin_storage']));
+  return cardsOf(doc).some((c) => isTable(c) && storageKind(c['pin_storage']) === 'Direct' && isTable(c['pin_storage']));
 }
 
 export class CardStateConfig {
@@ -239,7 +247,7 @@ export class CardStateConfig {
     const key = normalizeIdent(ident);
     return this.update((doc) => {
       const entry = cardsOf(doc).find((c) => sameCard(c, key)) as Toml | undefined;
-      if (entry === undefined || !isTable(entry['pin_storage']) || parsePinStorage(entry['pin_storage'])?.kind !== 'Direct') return false;
+      if (entry === undefined || !isTable(entry['pin_storage']) || storageKind(entry['pin_storage']) !== 'Direct') return false;
       entry['pin_storage'] = 'Direct';
       return true;
     });
