@@ -2,7 +2,7 @@ import { AsyncEntry } from '@napi-rs/keyring';
 import { AgentError, KeychainError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
 import { addKey, invalidateKey, readUserKey, searchKey } from '../os/kernel-keyring.js';
-import { Secret } from '../secret.js';
+import { Secret, secretBytes } from '../secret.js';
 import { ephemeralKeyDescription, type CardConfig, type CardStateConfig } from './card-state-config.js';
 import { SecretServiceClient } from './dbus/secret-service.js';
 import { normalizeIdent, type PinStore } from './pin-store.js';
@@ -195,9 +195,15 @@ export class NapiKeyringBackend implements KeyringBackend {
       }
       const bytes = await entry.getSecret(signal);
       if (bytes === null) return null;
-      const secret = new Secret(Uint8Array.from(bytes));
+      // Through off-heap bytes, zeroed after: no array of the PIN left on the heap.
+      const raw = secretBytes(bytes.length);
+      raw.set(bytes);
       bytes.fill(0);
-      return secret;
+      try {
+        return new Secret(raw);
+      } finally {
+        raw.fill(0);
+      }
     });
   }
 
