@@ -104,13 +104,7 @@ export class SecretServiceBackend implements KeyringBackend {
     return this.session('store the PIN', async (ss) => {
       const collection = await ss.defaultCollection();
       if (await ss.isLocked(collection, 'org.freedesktop.Secret.Collection')) await ss.unlock([collection]);
-      const bytes = pin.reveal();
-      let item: string;
-      try {
-        item = await ss.createItem(collection, secretServiceLabel(account), secretServiceAttributes(account), bytes);
-      } finally {
-        bytes.fill(0);
-      }
+      const item = await pin.use((bytes) => ss.createItem(collection, secretServiceLabel(account), secretServiceAttributes(account), bytes));
       // The item openpgp-card-state reads is now ours: others for this card would make both
       // tools' lookups ambiguous (or shadow ours), so they go.
       const others = (await this.matching(ss, account)).filter((p) => p !== item);
@@ -211,12 +205,7 @@ export class NapiKeyringBackend implements KeyringBackend {
     return this.call('store the PIN', async (signal) => {
       const entry = new AsyncEntry(KEYCHAIN_SERVICE, account);
       if (this.platform === 'win32') return entry.setPassword(pin.revealString(), signal);
-      const bytes = pin.reveal();
-      try {
-        await entry.setSecret(bytes, signal);
-      } finally {
-        bytes.fill(0);
-      }
+      await pin.use((bytes) => entry.setSecret(bytes, signal));
     });
   }
 
@@ -278,12 +267,7 @@ export class KernelEphemeralPins implements EphemeralPins {
 
   async write(ident: string, pin: Secret, seconds: number): Promise<void> {
     if (process.platform !== 'linux') throw new KeychainError('Ephemeral PIN storage (the kernel keyring) exists on Linux only');
-    const bytes = pin.reveal();
-    try {
-      addKey(ephemeralKeyDescription(ident), bytes, { timeoutSeconds: seconds });
-    } finally {
-      bytes.fill(0);
-    }
+    await pin.use((bytes) => addKey(ephemeralKeyDescription(ident), bytes, { timeoutSeconds: seconds }));
   }
 
   async remove(ident: string): Promise<boolean> {
