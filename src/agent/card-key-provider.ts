@@ -278,13 +278,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     try {
       await session.run('ssh-add -s', async (op) => {
         // A PIN the user just typed may use even the last try: the user chose to.
-        this.refuseBlocked(session.ident, await op.pw1Retries());
-        try {
-          await op.verifyPw1(pin, PW1_82);
-        } catch (err) {
-          this.reportPinFailure(session.ident, err, 'typed');
-          throw err;
-        }
+        await this.verifyTypedPin(session.ident, op, pin, PW1_82);
       });
       try {
         await this.opts.pins.keep(session.ident, pin, lifetime);
@@ -482,14 +476,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
       const result = await session.run(`${what} (PIN typed)`, async (op) => {
         if (everyTime || op.pinState(mode) !== 'verified') {
           // A waiter on the same prompt may find the card verified already by the first one.
-          const retries = await op.pw1Retries();
-          this.refuseBlocked(session.ident, retries);
-          try {
-            await op.verifyPw1(answer.pin, mode);
-          } catch (err) {
-            this.reportPinFailure(session.ident, err, 'typed');
-            throw err;
-          }
+          await this.verifyTypedPin(session.ident, op, answer.pin, mode);
         }
         return work(op);
       });
@@ -521,6 +508,17 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     });
     if (answer === 'cancelled') throw new PinRequiredError(`the PIN prompt for card ${ident} was cancelled; the card was not touched`);
     return answer;
+  }
+
+  /** VERIFY of a PIN the user typed: refused on a blocked card, and a rejection reported (then rethrown). */
+  private async verifyTypedPin(ident: string, op: SessionContext, pin: Secret, mode: typeof PW1_81 | typeof PW1_82): Promise<void> {
+    this.refuseBlocked(ident, await op.pw1Retries());
+    try {
+      await op.verifyPw1(pin, mode);
+    } catch (err) {
+      this.reportPinFailure(ident, err, 'typed');
+      throw err;
+    }
   }
 
   private refuseBlocked(ident: string, retries: number): void {
