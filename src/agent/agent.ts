@@ -260,20 +260,16 @@ export class Agent implements FrameHandler {
       user = check.user;
     }
     if (isForwarded(state)) {
-      const policy = this.forwarding.policyFor(id.ident);
       const path = this.describePath(state);
-      if (policy === 'deny') {
-        this.logFor(ctx.conn).info({ ident: id.ident, path, peer: describePeer(ctx.conn.peer) }, 'forwarded signature request refused (forwarded = deny)');
-        return FAILURE;
-      }
+      const peer = describePeer(ctx.conn.peer);
+      const as = user ?? forwardedUser(req.data, req.keyBlob);
+      const lines = (): string[] => [
+        `Allow card key ${id.ident ?? id.comment} to sign a forwarded request?`,
+        `Path: ${path}${as === null ? '' : ` (as user "${fromLatin1(as)}")`}`,
+        ...(peer === undefined ? [] : [`Forwarded by: ${peer}`]),
+      ];
       // Keys added with ssh-add -h rules that allowed this very path were decided on by the user.
-      if (policy === 'confirm' && constraints === undefined) {
-        const allowed = await this.askForwarded(id, user ?? forwardedUser(req.data, req.keyBlob), path, ctx);
-        if (!allowed) {
-          this.logFor(ctx.conn).info({ ident: id.ident, path, peer: describePeer(ctx.conn.peer) }, 'forwarded signature request not confirmed by the user');
-          return FAILURE;
-        }
-      }
+      if (!(await this.forwardedAllowed(id.ident, { ident: id.ident, path, peer }, lines, constraints === undefined, ctx))) return FAILURE;
     }
     const signature = await this.keys.sign(req.keyBlob, req.data, req.flags, ctx);
     if (signature === null) {
@@ -283,19 +279,25 @@ export class Agent implements FrameHandler {
     return { type: 'sign-response', signature };
   }
 
-  private async askForwarded(id: Identity, user: string | null, path: string, ctx: RequestContext): Promise<boolean> {
-    if (this.confirm === undefined) {
-      this.logFor(ctx.conn).warn({ ident: id.ident, path }, 'forwarded request needs confirmation, but there is no way to ask (set SSH_ASKPASS, or --forwarded allow)');
+  /**
+   * --forwarded for a request that came through agent forwarding: deny refuses; confirm asks the
+   * user with `lines` (when `ask`; no way to ask refuses); allow passes. Refusals are logged with `fields`.
+   */
+  private async forwardedAllowed(ident: string | undefined, fields: Record<string, unknown>, lines: () => string[], ask: boolean, ctx: RequestContext): Promise<boolean> {
+    const log = this.logFor(ctx.conn);
+    const policy = this.forwarding.policyFor(ident);
+    if (policy === 'deny') {
+      log.info(fields, 'forwarded signature request refused (forwarded = deny)');
       return false;
     }
-    const card = id.ident ?? id.comment;
-    const peer = describePeer(ctx.conn.peer);
-    const lines = [
-      `Allow card key ${card} to sign a forwarded request?`,
-      `Path: ${path}${user === null ? '' : ` (as user "${Buffer.from(user, 'latin1').toString('utf8')}")`}`,
-      ...(peer === undefined ? [] : [`Forwarded by: ${peer}`]),
-    ];
-    return this.confirm(lines.join('\n'));
+    if (policy === 'allow' || !ask) return true;
+    if (this.confirm === undefined) {
+      log.warn(fields, 'forwarded request needs confirmation, but there is no way to ask (set SSH_ASKPASS, or --forwarded allow)');
+      return false;
+    }
+    const allowed = await this.confirm(lines().join('\n'));
+    if (!allowed) log.info(fields, 'forwarded signature request not confirmed by the user');
+    return allowed;
   }
 
   /** The rules of request-identities and sign-request, for extensions that use card keys (the OpenPGP ones). */
@@ -327,28 +329,17 @@ export class Agent implements FrameHandler {
       return false;
     }
     if (!isForwarded(state)) return true;
-    const policy = this.forwarding.policyFor(ident);
-    if (policy === 'allow') return true;
-    if (policy === 'deny') {
-      log.info(fields, 'forwarded signature request refused (forwarded = deny)');
-      return false;
-    }
-    if (this.confirm === undefined) {
-      log.warn(fields, 'forwarded request needs confirmation, but there is no way to ask (set SSH_ASKPASS, or --forwarded allow)');
-      return false;
-    }
-    const last = state.bindings[state.bindings.length - 1];
-    const host = last === undefined ? 'a host whose session-bind failed' : hostLabel(last);
-    const peer = describePeer(ctx.conn.peer);
-    const lines = [
-      `Allow card ${ident} to sign ${signedThing(purpose)} for ${host}?`,
-      `Path: ${path}`,
-      ...(peer === undefined ? [] : [`Forwarded by: ${peer}`]),
-      'What is signed is as the request states it: the agent sees only a digest.',
-    ];
-    const allowed = await this.confirm(lines.join('\n'));
-    if (!allowed) log.info(fields, 'forwarded signature request not confirmed by the user');
-    return allowed;
+    const lines = (): string[] => {
+      const last = state.bindings[state.bindings.length - 1];
+      const host = last === undefined ? 'a host whose session-bind failed' : hostLabel(last);
+      return [
+        `Allow card ${ident} to sign ${signedThing(purpose)} for ${host}?`,
+        `Path: ${path}`,
+        ...(fields.peer === undefined ? [] : [`Forwarded by: ${fields.peer}`]),
+        'What is signed is as the request states it: the agent sees only a digest.',
+      ];
+    };
+    return this.forwardedAllowed(ident, fields, lines, true, ctx);
   }
 
   /** "this computer → build-box → github.com" from a connection's bindings, hosts named from known_hosts. */
