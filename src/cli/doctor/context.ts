@@ -33,6 +33,8 @@ export function processContext(env: NodeJS.ProcessEnv): DoctorContext {
   const address = defaultListenAddress(env);
   if (address.kind === 'fd') throw new Error('unreachable: the default address is a path');
   let survey: Promise<CardSurvey> | undefined;
+  /** The /proc scan for PC/SC programs, once per pcscd socket in a doctor run (two checks ask). */
+  const clients = new Map<string, ReturnType<typeof pcscClients>>();
   let pins: Promise<KeychainPins> | undefined;
   const openPins = async (): Promise<KeychainPins> => {
     const [{ KeychainPins, OsKeychain }, { CardStateConfig, cardStateConfigPath }] = await Promise.all([import('../../pins/keychain-pins.js'), import('../../pins/card-state-config.js')]);
@@ -49,6 +51,10 @@ export function processContext(env: NodeJS.ProcessEnv): DoctorContext {
     pcsc: () => (survey ??= surveyCards(getLogger('pcsc'))),
     filesystemOf: (path) => filesystemOf(path),
     pinStatus: async (ident): Promise<PinStatus> => (await (pins ??= openPins())).status(ident),
-    pcscClients: (socket) => pcscClients(socket),
+    pcscClients: (socket) => {
+      let found = clients.get(socket);
+      if (found === undefined) clients.set(socket, (found = pcscClients(socket)));
+      return found;
+    },
   };
 }
