@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -263,7 +263,14 @@ describeWithSandbox('scripts/pcsc-sandbox: a private pcscd that leaves the machi
 
   it('says it needs root, and does nothing, when not run as root', async () => {
     const dir = join(await makeTempDir('oca-pcsc-'), 'sandbox');
-    const r = await runProgram(SETPRIV, ['--reuid=65534', '--regid=65534', '--clear-groups', SANDBOX, 'start', dir]);
+    // A copy nobody (uid 65534) can read and run: the checkout itself may sit in a 0700
+    // directory (mktemp -d), where running it would fail with 126 before the script says anything.
+    const open = await makeTempDir('oca-pcsc-script-');
+    await chmod(open, 0o755);
+    const script = join(open, 'pcsc-sandbox');
+    await copyFile(SANDBOX, script);
+    await chmod(script, 0o755);
+    const r = await runProgram(SETPRIV, ['--reuid=65534', '--regid=65534', '--clear-groups', script, 'start', dir]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('needs root');
     expect(existsSync(dir)).toBe(false);
