@@ -9,6 +9,7 @@ import pino from 'pino';
 import { PcscConnection } from '../card/pcsc/pcsc-connection.js';
 import { Secret } from '../secret.js';
 import { AgentClient } from './agent-client.js';
+import { cardFloorUs, cpuPerSignature, internalAuthenticateInput, processesWithEnv, sandboxPid, socketFloorUs, verifyFloorUs, type Spread } from './floors.js';
 import { GnupgHome } from './gnupg-home.js';
 
 const run = promisify(execFile);
@@ -22,6 +23,12 @@ export interface AgentFigures {
   apdusPerSignature: number;
   /** 4 clients signing at once, each on its own connection. */
   concurrent4?: { signatures: number; perSecond: number };
+  /**
+   * CPU microseconds per signature during the timed part of those 4 clients: the agent's own
+   * processes (ours: the daemon; GnuPG: gpg-agent and scdaemon), the card's process, pcscd, and
+   * the benchmark's client.
+   */
+  cpuUsPerSignature?: Record<'agent' | 'card' | 'pcscd' | 'client', number>;
   /** The first signature after the card was pulled out and put back (PIN known to the agent). */
   afterPlugIn?: { attachApdus: number; firstSignatureMs: number; firstSignatureApdus: number };
   /** Ours only: the first signature after the idle lock made the card forget its PIN. */
@@ -117,11 +124,34 @@ async function measure(socket: string, dir: string, state: string, flags: number
   return { listMs: stats(list), signMs: stats(signs), apdusPerSignature: round((after - before) / n) };
 }
 
+/** Both agents' figures on one card, and what no agent could beat there (see floors.ts). */
+export interface CardComparison {
+  readonly ours: AgentFigures;
+  readonly gpgAgent: AgentFigures | { error: string };
+  readonly floor: {
+    /** INTERNAL AUTHENTICATE through pyscard, no agent in between (microseconds). */
+    readonly cardUs: Spread;
+    /** node:crypto checking one of the card's signatures (microseconds). */
+    readonly verifyUs: Spread;
+    /** An ssh-agent round trip to a server that answers at once, with the same client (microseconds). */
+    readonly socketUs: Spread;
+  };
+}
+
 /** Signatures each agent makes before anything is timed. */
 export const WARM_UP_SIGNATURES = 300;
 
-/** `clients` connections signing at once, `total` signatures in all: signatures per second. */
-async function concurrent(socket: string, flags: number, clients: number, total: number): Promise<{ signatures: number; perSecond: number }> {
+/**
+ * `clients` connections signing at once, `total` signatures in all: signatures per second, and the
+ * CPU time per signature of each group of processes in `cpu` while they were timed.
+ */
+async function concurrent(
+  socket: string,
+  flags: number,
+  clients: number,
+  total: number,
+  cpu: Record<'agent' | 'card' | 'pcscd' | 'client', readonly number[]>,
+): Promise<{ signatures: number; perSecond: number; cpuUs: Record<'agent' | 'card' | 'pcscd' | 'client', number> }> {
   const cs = await Promise.all(Array.from({ length: clients }, () => AgentClient.connect(socket)));
   const r = await cs[0]!.request({ type: 'request-identities' });
   if (r.type !== 'identities-answer' || r.identities.length === 0) throw new Error('no key');
@@ -140,11 +170,13 @@ async function concurrent(socket: string, flags: number, clients: number, total:
     );
   };
   await burst(WARM_UP_SIGNATURES); // the concurrent paths warm too
-  const t0 = process.hrtime.bigint();
-  await burst(total);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const { result: seconds, cpuUs } = await cpuPerSignature(cpu, total, async () => {
+    const t0 = process.hrtime.bigint();
+    await burst(total);
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  });
   for (const c of cs) c.close();
-  return { signatures: total, perSecond: Math.round(total / seconds) };
+  return { signatures: total, perSecond: Math.round(total / seconds), cpuUs: cpuUs as Record<'agent' | 'card' | 'pcscd' | 'client', number> };
 }
 
 /** Time and card APDUs of one signature through `socket` (the first of the key listed). */
@@ -219,8 +251,8 @@ export async function transactionCost(reader: string, n: number): Promise<{ apdu
 export async function pcscComparison(
   algorithms: readonly string[],
   n: number,
-): Promise<{ cards: Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }>; transaction: Awaited<ReturnType<typeof transactionCost>> | undefined }> {
-  const out: Record<string, { ours: AgentFigures; gpgAgent: AgentFigures | { error: string } }> = {};
+): Promise<{ cards: Record<string, CardComparison>; transaction: Awaited<ReturnType<typeof transactionCost>> | undefined }> {
+  const out: Record<string, CardComparison> = {};
   let transaction: Awaited<ReturnType<typeof transactionCost>> | undefined;
   if (process.getuid?.() !== 0) throw new Error('needs root (scripts/pcsc-sandbox makes network and mount namespaces)');
   const dir = await mkdtemp(join(tmpdir(), 'oca-bench-pcsc-'));
@@ -236,9 +268,15 @@ export async function pcscComparison(
       // SSH_AGENT_RSA_SHA2_256 for RSA keys: what OpenSSH asks for.
       const flags = algo.startsWith('rsa') ? 4 : 0;
       /** The figures both agents get: one at a time, four at once, then the card pulled and put back. */
-      const figures = async (agentSocket: string): Promise<AgentFigures> => {
+      // The card alone, before any agent touches it; and a socket round trip with nothing behind it.
+      const socketUs = await socketFloorUs(join(dir, `echo-${algo}.sock`), 4 * n);
+      const cardUs = await cardFloorUs(env, '00 00', '123456', internalAuthenticateInput(algo, new Uint8Array(128).fill(7)), 4 * n);
+      const figures = async (agentSocket: string, agentPids: readonly number[]): Promise<AgentFigures> => {
         const f = await measure(agentSocket, dir, state, flags, n);
-        f.concurrent4 = await concurrent(agentSocket, flags, 4, 4 * n);
+        const cpu = { agent: agentPids, card: [await sandboxPid(dir, 'card-0.pid')], pcscd: [await sandboxPid(dir, 'pcscd.pid')], client: [process.pid] };
+        const { cpuUs, ...c4 } = await concurrent(agentSocket, flags, 4, 4 * n, cpu);
+        f.concurrent4 = c4;
+        f.cpuUsPerSignature = cpuUs;
         const attachApdus = await replug(dir, state, algo, agentSocket);
         const plugged = await oneSignature(agentSocket, dir, state, flags);
         f.afterPlugIn = { attachApdus, firstSignatureMs: plugged.ms, firstSignatureApdus: plugged.apdus };
@@ -247,6 +285,7 @@ export async function pcscComparison(
       // A short idle lock so the benchmark can measure the first signature after it without waiting 5 s.
       const ours: ChildProcess = spawn(process.execPath, [MAIN, '-D', '--no-notify', '--card-idle-lock', '1', '-a', socket], { env: { ...env, DEBUG: 'warn' }, stdio: 'ignore' });
       let oursFigures: AgentFigures;
+      let verifyUs: Spread;
       try {
         await waitForSocket(socket);
         const c = await AgentClient.connect(socket);
@@ -259,7 +298,8 @@ export async function pcscComparison(
         const added = await c.request({ type: 'add-smartcard-key-constrained', readerId: ident, pin: new Secret('123456'), constraints: [{ kind: 'lifetime', seconds: 3600 }] });
         if (added.type !== 'success') throw new Error('ssh-add -s failed for our agent');
         c.close();
-        oursFigures = await figures(socket);
+        oursFigures = await figures(socket, [ours.pid!]);
+        verifyUs = await verifyFloorUs(socket, flags, 4 * n);
         // --card-idle-lock 1 (below): after a second and a bit the card has forgotten its PIN.
         await new Promise((res) => setTimeout(res, 1500));
         const idle = await oneSignature(socket, dir, state, flags);
@@ -273,13 +313,13 @@ export async function pcscComparison(
       try {
         await gpg.cardStatus();
         const gpgSocket = await gpg.startAgent();
-        gpgFigures = await figures(gpgSocket);
+        gpgFigures = await figures(gpgSocket, await processesWithEnv('GNUPGHOME', gpg.dir));
       } catch (err) {
         gpgFigures = { error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
       } finally {
         await gpg.stop();
       }
-      out[algo] = { ours: oursFigures, gpgAgent: gpgFigures };
+      out[algo] = { ours: oursFigures, gpgAgent: gpgFigures, floor: { cardUs, verifyUs, socketUs } };
       if (algo === algorithms[0]) {
         // This process talks to the sandbox's pcscd too (its PC/SC threads read this variable).
         process.env['PCSCLITE_CSOCK_NAME'] = socketPath;

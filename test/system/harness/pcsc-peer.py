@@ -9,9 +9,13 @@
   pcsc-peer.py try-sign READER         SELECT OpenPGP, INTERNAL AUTHENTICATE without any VERIFY; print the status word
   pcsc-peer.py apdus READER HEX...     send APDUs in one transaction; print each status word
   pcsc-peer.py get-data READER TAG     SELECT OpenPGP, GET DATA TAG (hex, e.g. c4: PW status bytes); print the data in hex
+  pcsc-peer.py time READER N HEX...    send each APDU once, then the last one 100 + N times more (each must answer
+                                       9000); print the last N round trips' p50 and p95 in microseconds, as JSON:
+                                       what the card and pcscd take for that APDU, with no agent in between
 
 READER is a suffix of the reader name (e.g. "00 00"). PCSCLITE_CSOCK_NAME picks the pcscd.
 """
+import json
 import sys
 import time
 
@@ -102,6 +106,24 @@ def main():
         if sw(resp) != "9000":
             raise SystemExit(f"GET DATA {tag:02x}: status {sw(resp)}")
         print(resp[:-2].hex())
+    elif cmd == "time":
+        n, apdus = int(sys.argv[3]), [bytes.fromhex(h) for h in sys.argv[4:]]
+        ctx, card, protocol = connect(suffix)
+        for apdu in apdus:
+            resp = transmit(card, protocol, apdu)
+            if sw(resp) != "9000":
+                raise SystemExit(f"{apdu[:4].hex()}: status {sw(resp)}")
+        samples = []
+        for i in range(100 + n):
+            t = time.perf_counter_ns()
+            resp = transmit(card, protocol, apdus[-1])
+            if i >= 100:
+                samples.append((time.perf_counter_ns() - t) / 1000)
+            if sw(resp) != "9000":
+                raise SystemExit(f"{apdus[-1][:4].hex()}: status {sw(resp)}")
+        check("SCardDisconnect", scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD))
+        samples.sort()
+        print(json.dumps({"p50": samples[len(samples) // 2], "p95": samples[min(len(samples) - 1, len(samples) * 95 // 100)]}))
     else:
         raise SystemExit(__doc__)
 
