@@ -13,6 +13,12 @@ export interface CardTransport {
    * was reset by another application, or cannot be reached.
    */
   transmit(apdu: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Optional: sends the APDUs in order, back to back, and stops after the first response whose
+   * status word is not 9000; resolves with the responses of those sent (at least one). Where the
+   * transport has a cost per call (PC/SC's thread), a series pays it once. Errors as transmit.
+   */
+  transmitSeries?(apdus: readonly Uint8Array[]): Promise<Uint8Array[]>;
   /** Releases the connection. Idempotent. */
   close(): Promise<void>;
   /**
@@ -28,4 +34,20 @@ export interface CardTransport {
   endTransaction?(options?: { readonly reset?: boolean }): Promise<void>;
   /** After a CardResetError: reconnect to the card as it is now (SCardReconnect, leave card). */
   reconnect?(): Promise<void>;
+}
+
+/** Whether a raw response ends in 9000. */
+export function answeredOk(resp: Uint8Array): boolean {
+  return resp.length >= 2 && resp[resp.length - 2] === 0x90 && resp[resp.length - 1] === 0x00;
+}
+
+/** CardTransport.transmitSeries for a transport whose transmit has no cost per call to save: one by one, same stop. */
+export async function transmitOneByOne(transmit: (apdu: Uint8Array) => Promise<Uint8Array>, apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (const apdu of apdus) {
+    const r = await transmit(apdu);
+    out.push(r);
+    if (!answeredOk(r)) break;
+  }
+  return out;
 }

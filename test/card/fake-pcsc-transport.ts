@@ -1,4 +1,4 @@
-import type { CardTransport } from '../../src/card/transport.js';
+import { transmitOneByOne, type CardTransport } from '../../src/card/transport.js';
 import { CardRemovedError, CardResetError } from '../../src/errors.js';
 import type { VirtualCard } from '../../src/simulator/virtual-card.js';
 
@@ -36,6 +36,12 @@ export class FakePcscTransport implements CardTransport {
     this.apduCount++;
     this.log.push(`> ${hex(apdu)}`);
     return this.card.process(apdu);
+  }
+
+  /** PC/SC's series, one call: logged as "series N", then each APDU as transmit logs it. */
+  transmitSeries(apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    this.log.push(`series ${apdus.length}`);
+    return transmitOneByOne((a) => this.transmit(a), apdus);
   }
 
   async endTransaction(options: { readonly reset?: boolean } = {}): Promise<void> {

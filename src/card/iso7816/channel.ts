@@ -85,7 +85,54 @@ export class Iso7816Channel {
       offset += max;
     }
     const last: Command = { ...cmd, data: data.subarray(offset) };
-    let r = await this.exchange(this.withLe(last));
+    return this.complete(last, await this.exchange(this.withLe(last)));
+  }
+
+  /**
+   * Commands that each fit one APDU, back to back (in one transport call where the transport has
+   * transmitSeries), up to the first whose final status word is not 9000: the outcomes of those
+   * sent, in order, at least one; the rest were not sent. A 6Cxx or 61xx on the last one sent is
+   * handled as transceiveRaw does. Commands that need chaining go one by one through transceiveRaw.
+   */
+  async transceiveSeries(cmds: readonly Command[]): Promise<{ data: Uint8Array; sw: number }[]> {
+    const series = this.transport.transmitSeries?.bind(this.transport);
+    if (cmds.length < 2 || series === undefined || cmds.some((c) => (c.data?.length ?? 0) > this.limits.maxCommand)) {
+      const out: { data: Uint8Array; sw: number }[] = [];
+      for (const c of cmds) {
+        const r = await this.transceiveRaw(c);
+        out.push(r);
+        if (r.sw !== SW.SUCCESS) break;
+      }
+      return out;
+    }
+    const lasts = cmds.map((c) => this.withLe(c));
+    const apdus = lasts.map((c) => encodeCommand(c, this.limits.extended));
+    let resps: Uint8Array[];
+    try {
+      resps = await series(apdus);
+    } finally {
+      lasts.forEach((c, i) => {
+        if (SECRET_INS.has(c.ins)) apdus[i]!.fill(0);
+      });
+    }
+    const out: { data: Uint8Array; sw: number }[] = [];
+    for (const [i, resp] of resps.entries()) {
+      this.apduCount++;
+      if (this.tracer !== undefined) {
+        const c = lasts[i]!;
+        const n = c.data?.length ?? 0;
+        this.tracer('command', SECRET_INS.has(c.ins) && n > 0 ? encodeCommand({ ...c, data: new Uint8Array(n).fill(0xff) }, this.limits.extended) : encodeCommand(c, this.limits.extended));
+      }
+      const r = this.received(resp);
+      out.push(r.sw === SW.SUCCESS ? r : await this.complete(cmds[i]!, r));
+      if (out[i]!.sw !== SW.SUCCESS) break;
+    }
+    return out;
+  }
+
+  /** After the first answer to `last`: a resend for 6Cxx, GET RESPONSE for 61xx. */
+  private async complete(last: Command, first: { data: Uint8Array; sw: number }): Promise<{ data: Uint8Array; sw: number }> {
+    let r = first;
     // 6Cxx: wrong Le; resend once with the Le the card names (xx = 00 means 256).
     if ((r.sw & 0xff00) === 0x6c00) r = await this.exchange({ ...last, le: r.sw & 0xff || 256 });
     // 61xx: xx more bytes wait (00 = 256 or more); fetch them with GET RESPONSE until the card is done.
@@ -93,7 +140,7 @@ export class Iso7816Channel {
     let rounds = 0;
     while ((r.sw & 0xff00) === 0x6100) {
       if (++rounds > MAX_GET_RESPONSE_ROUNDS) throw new CardStatusError('card keeps answering 61xx to GET RESPONSE', r.sw);
-      r = await this.exchange({ cla, ins: INS_GET_RESPONSE, p1: 0, p2: 0, le: r.sw & 0xff || 256 });
+      r = await this.exchange({ cla: last.cla ?? 0x00, ins: INS_GET_RESPONSE, p1: 0, p2: 0, le: r.sw & 0xff || 256 });
       parts.push(r.data);
     }
     return { data: parts.length === 1 ? parts[0]! : concatBytes(...parts), sw: r.sw };
@@ -120,6 +167,11 @@ export class Iso7816Channel {
       // The APDU of VERIFY, CHANGE REFERENCE DATA and RESET RETRY COUNTER carries a PIN.
       if (SECRET_INS.has(cmd.ins)) apdu.fill(0);
     }
+    return this.received(resp);
+  }
+
+  /** A raw response (traced) as data and status word. */
+  private received(resp: Uint8Array): { data: Uint8Array; sw: number } {
     this.tracer?.('response', resp);
     if (resp.length < 2) throw new CardStatusError(`response of ${resp.length} bytes has no status word`, SW.NO_PRECISE_DIAGNOSIS);
     const sw = (resp[resp.length - 2]! << 8) | resp[resp.length - 1]!;

@@ -1,5 +1,6 @@
 import { PinBlockedError, PinIncorrectError, PinRejectedError } from '../../errors.js';
 import type { Iso7816Channel } from '../iso7816/channel.js';
+import type { Command } from '../iso7816/command.js';
 import { describeStatus, statusError, SW, triesLeft } from '../iso7816/status.js';
 
 /** The OpenPGP application's AID prefix: RID D2 76 00 01 24, PIX application 01 (3.4.1 §4.2.1). */
@@ -86,7 +87,12 @@ export async function readPublicKey(channel: Iso7816Channel, crt: number): Promi
 
 // INTERNAL AUTHENTICATE (3.4.1 §7.2.13), access: PW1 82 verified. Signs `input` with the authentication key.
 export async function internalAuthenticate(channel: Iso7816Channel, input: Uint8Array): Promise<Uint8Array> {
-  return channel.transceive({ ins: INS.INTERNAL_AUTHENTICATE, p1: 0x00, p2: 0x00, data: input, le: 0 }, 'INTERNAL AUTHENTICATE');
+  return channel.transceive(internalAuthenticateCommand(input), 'INTERNAL AUTHENTICATE');
+}
+
+/** The INTERNAL AUTHENTICATE command for `input` (Le: as much as the card allows). */
+export function internalAuthenticateCommand(input: Uint8Array): Command {
+  return { ins: INS.INTERNAL_AUTHENTICATE, p1: 0x00, p2: 0x00, data: input, le: 0 };
 }
 
 // PSO: COMPUTE DIGITAL SIGNATURE (3.4.1 §7.2.10), access: PW1 81 verified. Signs `input` with the signature key.

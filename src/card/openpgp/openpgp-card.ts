@@ -3,6 +3,7 @@ import { AgentError, CardStatusError, UnsupportedError, WireFormatError } from '
 import type { Secret } from '../../secret.js';
 import { Iso7816Channel, SHORT_LIMITS, type ApduTracer, type ChannelLimits } from '../iso7816/channel.js';
 import { SHORT_MAX_DATA } from '../iso7816/command.js';
+import { statusError, SW } from '../iso7816/status.js';
 import type { CardTransport } from '../transport.js';
 import { parseApplicationData, parsePwStatus, type ApplicationData, type PwStatus } from './application-data.js';
 import {
@@ -10,6 +11,7 @@ import {
   DO,
   getData,
   internalAuthenticate,
+  internalAuthenticateCommand,
   PW1_81,
   PW1_82,
   readPublicKey,
@@ -273,6 +275,26 @@ export class OpenPgpCard {
    * Input the card cannot take is refused before it is sent (CardLimitError).
    */
   async authenticate(message: Uint8Array, hash: HashName): Promise<Uint8Array> {
+    return internalAuthenticate(this.channel, this.authenticationInputFor(message, hash));
+  }
+
+  /**
+   * Several INTERNAL AUTHENTICATEs of `inputs` (from authenticationInputFor) back to back, in one
+   * PC/SC call (see Iso7816Channel.transceiveSeries), up to the first the card does not answer
+   * 9000: for each sent, in order, the raw signature or the typed error of its status word
+   * (SecurityStatusNotSatisfiedError when the card wants PW1). Those after it were not sent.
+   */
+  async authenticateSeries(inputs: readonly Uint8Array[]): Promise<(Uint8Array | CardStatusError)[]> {
+    const out = await this.channel.transceiveSeries(inputs.map((data) => internalAuthenticateCommand(data)));
+    if (out.length === 0 && inputs.length > 0) throw new CardStatusError('INTERNAL AUTHENTICATE: the card answered nothing', SW.NO_PRECISE_DIAGNOSIS);
+    return out.map((r) => (r.sw === SW.SUCCESS ? r.data : statusError('INTERNAL AUTHENTICATE', r.sw)));
+  }
+
+  /**
+   * What INTERNAL AUTHENTICATE signs for `message` with this card's authentication key; input the
+   * card cannot take is refused here (CardLimitError), before anything is sent.
+   */
+  authenticationInputFor(message: Uint8Array, hash: HashName): Uint8Array {
     const attrs = this.requireAttributes();
     const reason = unreadableKeyReason(attrs);
     if (reason !== undefined) throw new UnsupportedError(reason);
@@ -281,7 +303,7 @@ export class OpenPgpCard {
       attrs.algorithm === 'rsa' ? { kind: 'rsa', hash } : attrs.algorithm === 'ecdsa' ? { kind: 'ecdsa', curve: attrs.curve as EcdsaCurve } : { kind: 'eddsa' };
     const input = authenticationInput(key, message);
     this.checkFits('INTERNAL AUTHENTICATE', input.length, signatureLength(attrs));
-    return internalAuthenticate(this.channel, input);
+    return input;
   }
 }
 

@@ -62,12 +62,7 @@ export class PcscConnection implements CardTransport {
   }
 
   async transmit(apdu: Uint8Array): Promise<Uint8Array> {
-    const begin = this.wantBegin;
-    if (begin) {
-      this.wantBegin = false;
-      // From here on the card may be ours: end it whatever happens to this call.
-      this.inTransaction = true;
-    }
+    const begin = this.takeBegin();
     try {
       return await this.thread.call(
         'transmit',
@@ -77,6 +72,30 @@ export class PcscConnection implements CardTransport {
     } catch (err) {
       throw cardErrorFrom(err, this.name);
     }
+  }
+
+  /** One call to the PC/SC thread for the whole series (see CardTransport.transmitSeries); each APDU gets the transmit bound. */
+  async transmitSeries(apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    const begin = this.takeBegin();
+    try {
+      return await this.thread.call(
+        'transmitSeries',
+        { card: this.card, protocol: this.protocol, apdus, begin },
+        { timeoutMs: this.opts.transmitTimeoutMs * Math.max(1, apdus.length), beginTimeoutMs: this.opts.transactionWaitMs },
+      );
+    } catch (err) {
+      throw cardErrorFrom(err, this.name);
+    }
+  }
+
+  /** Whether the next call begins the transaction; from then on the card may be ours: end it whatever happens to that call. */
+  private takeBegin(): boolean {
+    const begin = this.wantBegin;
+    if (begin) {
+      this.wantBegin = false;
+      this.inTransaction = true;
+    }
+    return begin;
   }
 
   async endTransaction(options: { readonly reset?: boolean } = {}): Promise<void> {

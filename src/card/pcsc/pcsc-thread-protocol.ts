@@ -11,6 +11,7 @@ export type WorkerRequest = { readonly id: number } & (
   | { readonly op: 'disconnect'; readonly card: PcscHandle; readonly disposition: number }
   | { readonly op: 'end'; readonly card: PcscHandle; readonly disposition: number }
   | { readonly op: 'transmit'; readonly card: PcscHandle; readonly protocol: number; readonly apdu: Uint8Array; readonly begin: boolean }
+  | { readonly op: 'transmitSeries'; readonly card: PcscHandle; readonly protocol: number; readonly apdus: readonly Uint8Array[]; readonly begin: boolean }
 );
 
 export type WorkerOp = WorkerRequest['op'];
@@ -26,6 +27,8 @@ export interface WorkerResults {
   disconnect: null;
   end: null;
   transmit: Uint8Array;
+  /** The responses of the APDUs sent: all of them, or up to the first not answered 9000. */
+  transmitSeries: Uint8Array[];
 }
 
 export type WorkerError = { readonly kind: 'pcsc'; readonly fn: string; readonly code: number; readonly message: string } | { readonly kind: 'other'; readonly message: string };

@@ -80,7 +80,7 @@ export class PcscThread {
   call<K extends WorkerOp>(op: K, args: RequestArgs<K>, options: CallOptions = {}): Promise<WorkerResults[K]> {
     if (this.dead !== undefined) return Promise.reject(this.dead);
     const id = this.nextId++;
-    const begins = op === 'transmit' && (args as unknown as RequestArgs<'transmit'>).begin;
+    const begins = (op === 'transmit' || op === 'transmitSeries') && (args as unknown as RequestArgs<'transmit'>).begin;
     return new Promise<WorkerResults[K]>((resolve, reject) => {
       const entry: Pending = { op, resolve: resolve as (v: unknown) => void, reject, timer: undefined, givenUp: false };
       const arm = (ms: number | undefined, onTime: () => void): void => {

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { NativePcsc, PcscCallError } from './pcsc-native.js';
 import { SECRET_INS } from '../iso7816/command.js';
+import { answeredOk } from '../transport.js';
 import { SCARD } from './pcsc-codes.js';
 import { SHARED_SLOTS, type WorkerReply, type WorkerRequest } from './pcsc-thread-protocol.js';
 
@@ -53,15 +54,7 @@ function run(req: WorkerRequest): unknown {
       p.endTransaction(req.card, req.disposition);
       return null;
     case 'transmit': {
-      if (req.begin) {
-        p.beginTransaction(req.card);
-        Atomics.store(shared, BEGUN, req.id);
-        if (Atomics.load(shared, ABANDONED) >= req.id) {
-          // The agent gave up waiting while another application held the card: let it go at once.
-          p.endTransaction(req.card, SCARD.LEAVE_CARD);
-          throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
-        }
-      }
+      if (req.begin) begin(p, req);
       try {
         return p.transmit(req.card, req.protocol, req.apdu);
       } finally {
@@ -69,6 +62,33 @@ function run(req: WorkerRequest): unknown {
         if (SECRET_INS.has(req.apdu[1] ?? 0)) req.apdu.fill(0);
       }
     }
+    case 'transmitSeries': {
+      if (req.begin) begin(p, req);
+      // Back to back, with no trip to the event loop between them; the first answer other than
+      // 9000 ends the series (the caller sees why, and sends the rest itself when it may).
+      const out: Uint8Array[] = [];
+      try {
+        for (const apdu of req.apdus) {
+          const r = p.transmit(req.card, req.protocol, apdu);
+          out.push(r);
+          if (!answeredOk(r)) break;
+        }
+      } finally {
+        for (const apdu of req.apdus) if (SECRET_INS.has(apdu[1] ?? 0)) apdu.fill(0);
+      }
+      return out;
+    }
+  }
+}
+
+/** SCardBeginTransaction for a request that begins one; let go at once if the agent gave up waiting meanwhile. */
+function begin(p: NativePcsc, req: { readonly id: number; readonly card: Parameters<NativePcsc['beginTransaction']>[0] }): void {
+  p.beginTransaction(req.card);
+  Atomics.store(shared, BEGUN, req.id);
+  if (Atomics.load(shared, ABANDONED) >= req.id) {
+    // The agent gave up waiting while another application held the card: let it go at once.
+    p.endTransaction(req.card, SCARD.LEAVE_CARD);
+    throw new PcscCallError('SCardBeginTransaction (given up)', 0x8010000a);
   }
 }
 

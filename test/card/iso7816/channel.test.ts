@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Iso7816Channel } from '../../../src/card/iso7816/channel.js';
 import { CardStatusError, PinBlockedError, PinIncorrectError } from '../../../src/errors.js';
-import { ScriptedTransport } from './scripted-transport.js';
+import { ScriptedSeriesTransport, ScriptedTransport } from './scripted-transport.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
@@ -165,5 +165,48 @@ describe('Iso7816Channel: tracer', () => {
     await ch.transceive({ ins: 0x24, p1: 0, p2: 0x81, data: new Uint8Array(300).fill(0x31) });
     expect(seen.join('')).not.toContain('31');
     expect(seen[0]!.startsWith('10240081ff')).toBe(true);
+  });
+});
+
+describe('Iso7816Channel: commands in series', () => {
+  const ia = (b: number) => ({ ins: 0x88, p1: 0, p2: 0, data: Uint8Array.of(b), le: 0 });
+
+  it('sends them in one transport call, one APDU each', async () => {
+    const t = new ScriptedSeriesTransport(['a19000', 'a29000', 'a39000']);
+    const ch = new Iso7816Channel(t);
+    const out = await ch.transceiveSeries([ia(1), ia(2), ia(3)]);
+    expect(out.map((r) => [hex(r.data), r.sw])).toEqual([['a1', 0x9000], ['a2', 0x9000], ['a3', 0x9000]]);
+    expect(t.calls).toEqual([3]);
+    expect(t.got).toEqual(['008800000101' + '00', '008800000102' + '00', '008800000103' + '00']);
+    expect(ch.apduCount).toBe(3);
+  });
+
+  it('stops at the first answer that is not 9000: the rest are not sent', async () => {
+    const t = new ScriptedSeriesTransport(['a19000', '6982']);
+    const ch = new Iso7816Channel(t);
+    const out = await ch.transceiveSeries([ia(1), ia(2), ia(3)]);
+    expect(out.map((r) => r.sw)).toEqual([0x9000, 0x6982]);
+    expect(t.got).toHaveLength(2);
+    expect(ch.apduCount).toBe(2);
+  });
+
+  it('61xx on the last one sent is collected with GET RESPONSE, as for a single command', async () => {
+    const t = new ScriptedSeriesTransport(['a19000', 'b16101', 'b29000']);
+    const out = await new Iso7816Channel(t).transceiveSeries([ia(1), ia(2), ia(3)]);
+    expect(out.map((r) => hex(r.data))).toEqual(['a1', 'b1b2']);
+    expect(t.got.at(-1)).toBe('00c0000001');
+  });
+
+  it('without a series in the transport, or for a command that needs chaining, goes one by one with the same stop', async () => {
+    const plain = new ScriptedTransport(['a19000', '6a80']);
+    const out = await new Iso7816Channel(plain).transceiveSeries([ia(1), ia(2), ia(3)]);
+    expect(out.map((r) => r.sw)).toEqual([0x9000, 0x6a80]);
+    expect(plain.got).toHaveLength(2);
+    const chained = new ScriptedSeriesTransport(['9000', 'a19000', 'a29000']);
+    const ch = new Iso7816Channel(chained, { limits: { extended: false, maxCommand: 2, maxResponse: 256 } });
+    const long = { ins: 0x88, p1: 0, p2: 0, data: Uint8Array.of(1, 2, 3), le: 0 };
+    expect((await ch.transceiveSeries([long, ia(2)])).map((r) => hex(r.data))).toEqual(['a1', 'a2']);
+    expect(chained.calls).toEqual([]);
+    expect(chained.got[0]).toBe('10880000020102');
   });
 });

@@ -1,4 +1,4 @@
-import type { CardTransport } from '../../../src/card/transport.js';
+import { transmitOneByOne, type CardTransport } from '../../../src/card/transport.js';
 
 /** A scripted card for channel tests: answers each APDU with the next response and records what it got. */
 export class ScriptedTransport implements CardTransport {
@@ -12,4 +12,13 @@ export class ScriptedTransport implements CardTransport {
     return Uint8Array.from(Buffer.from(a, 'hex'));
   }
   async close(): Promise<void> {}
+}
+
+/** As ScriptedTransport, with PC/SC's series: `calls` records how many APDUs each transmitSeries call carried. */
+export class ScriptedSeriesTransport extends ScriptedTransport {
+  readonly calls: number[] = [];
+  transmitSeries(apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
+    this.calls.push(apdus.length);
+    return transmitOneByOne((a) => this.transmit(a), apdus);
+  }
 }
