@@ -129,8 +129,10 @@ export interface CardComparison {
   readonly ours: AgentFigures;
   readonly gpgAgent: AgentFigures | { error: string };
   readonly floor: {
-    /** INTERNAL AUTHENTICATE through pyscard, no agent in between (microseconds). */
+    /** INTERNAL AUTHENTICATE through pyscard, no agent in between (microseconds): the faster of cardRunsUs. */
     readonly cardUs: Spread;
+    /** The same before our agent ran and before gpg-agent ran. */
+    readonly cardRunsUs: readonly Spread[];
     /** node:crypto checking one of the card's signatures (microseconds). */
     readonly verifyUs: Spread;
     /** An ssh-agent round trip to a server that answers at once, with the same client (microseconds). */
@@ -267,10 +269,12 @@ export async function pcscComparison(
       const socket = join(dir, `ours-${algo}.sock`);
       // SSH_AGENT_RSA_SHA2_256 for RSA keys: what OpenSSH asks for.
       const flags = algo.startsWith('rsa') ? 4 : 0;
-      /** The figures both agents get: one at a time, four at once, then the card pulled and put back. */
-      // The card alone, before any agent touches it; and a socket round trip with nothing behind it.
+      // A socket round trip with nothing behind it; and the card alone, before each agent uses it
+      // (the second time a fresh card process, after the first agent's replug).
       const socketUs = await socketFloorUs(join(dir, `echo-${algo}.sock`), 4 * n);
-      const cardUs = await cardFloorUs(env, '00 00', '123456', internalAuthenticateInput(algo, new Uint8Array(128).fill(7)), 4 * n);
+      const cardAlone = (): Promise<Spread> => cardFloorUs(env, '00 00', '123456', internalAuthenticateInput(algo, new Uint8Array(128).fill(7)), 4 * n);
+      const cardRunsUs = [await cardAlone()];
+      /** The figures both agents get: one at a time, four at once, then the card pulled and put back. */
       const figures = async (agentSocket: string, agentPids: readonly number[]): Promise<AgentFigures> => {
         const f = await measure(agentSocket, dir, state, flags, n);
         const cpu = { agent: agentPids, card: [await sandboxPid(dir, 'card-0.pid')], pcscd: [await sandboxPid(dir, 'pcscd.pid')], client: [process.pid] };
@@ -306,8 +310,13 @@ export async function pcscComparison(
         oursFigures.afterIdleLock = { firstSignatureMs: idle.ms, firstSignatureApdus: idle.apdus };
         if (algo === 'ed25519') oursFigures.rssKiB = await rssOver(ours.pid!, socket, flags);
       } finally {
-        ours.kill('SIGTERM');
+        if (ours.exitCode === null && ours.signalCode === null) {
+          const exited = new Promise((res) => ours.once('exit', res));
+          ours.kill('SIGTERM');
+          await exited;
+        }
       }
+      cardRunsUs.push(await cardAlone());
       let gpgFigures: AgentFigures | { error: string };
       const gpg = await GnupgHome.create('123456', env);
       try {
@@ -319,7 +328,7 @@ export async function pcscComparison(
       } finally {
         await gpg.stop();
       }
-      out[algo] = { ours: oursFigures, gpgAgent: gpgFigures, floor: { cardUs, verifyUs, socketUs } };
+      out[algo] = { ours: oursFigures, gpgAgent: gpgFigures, floor: { cardUs: cardRunsUs.reduce((a, b) => (b.p50 < a.p50 ? b : a)), cardRunsUs, verifyUs, socketUs } };
       if (algo === algorithms[0]) {
         // This process talks to the sandbox's pcscd too (its PC/SC threads read this variable).
         process.env['PCSCLITE_CSOCK_NAME'] = socketPath;

@@ -9,7 +9,7 @@
   pcsc-peer.py try-sign READER         SELECT OpenPGP, INTERNAL AUTHENTICATE without any VERIFY; print the status word
   pcsc-peer.py apdus READER HEX...     send APDUs in one transaction; print each status word
   pcsc-peer.py get-data READER TAG     SELECT OpenPGP, GET DATA TAG (hex, e.g. c4: PW status bytes); print the data in hex
-  pcsc-peer.py time READER N HEX...    send each APDU once, then the last one 100 + N times more (each must answer
+  pcsc-peer.py time READER N HEX...    send each APDU once, then the last one 300 + N times more (each must answer
                                        9000); print the last N round trips' p50 and p95 in microseconds, as JSON:
                                        what the card and pcscd take for that APDU, with no agent in between
 
@@ -114,10 +114,10 @@ def main():
             if sw(resp) != "9000":
                 raise SystemExit(f"{apdu[:4].hex()}: status {sw(resp)}")
         samples = []
-        for i in range(100 + n):
+        for i in range(300 + n):
             t = time.perf_counter_ns()
             resp = transmit(card, protocol, apdus[-1])
-            if i >= 100:
+            if i >= 300:
                 samples.append((time.perf_counter_ns() - t) / 1000)
             if sw(resp) != "9000":
                 raise SystemExit(f"{apdus[-1][:4].hex()}: status {sw(resp)}")
