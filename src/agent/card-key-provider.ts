@@ -5,6 +5,7 @@ import { PW1_81, PW1_82, PW1_MIN_LENGTH } from '../card/openpgp/openpgp-card.js'
 import { describeAlgorithm, type CardPublicKey } from '../card/openpgp/public-key.js';
 import {
   AgentError,
+  ForeignApplicationError,
   KeychainError,
   PinBlockedError,
   PinRejectedError,
@@ -70,6 +71,22 @@ export interface CardKeyProviderOptions {
 
 export { DEFAULT_CARD_IDLE_LOCK_SECONDS };
 const DEFAULT_LIST_FRESHNESS_MS = 1000;
+
+/** The most SSH signatures one card operation sends back to back (see authenticateQueued). */
+const MAX_SERIES = 16;
+
+type SignHash = Parameters<SessionContext['card']['authenticate']>[1];
+
+/** An SSH signature waiting for its card, and what came of it. */
+interface WaitingSignature {
+  readonly message: Uint8Array;
+  readonly hash: SignHash;
+  readonly host: string | undefined;
+  readonly resolve: (raw: Uint8Array) => void;
+  readonly reject: (err: unknown) => void;
+  raw: Uint8Array | undefined;
+  error: unknown;
+}
 const DEFAULT_LIST_DEADLINE_MS = 25;
 
 /**
@@ -120,6 +137,8 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   private readonly openPgpKeys = new WeakMap<CardSession, { generation: number; keys: Promise<CardOpenPgpKeys> }>();
   private readonly views = new WeakMap<CardSession, SshView>();
   private readonly idleTimers = new Map<CardSession, NodeJS.Timeout>();
+  /** SSH signatures waiting for a card operation that has not started yet (see authenticateQueued). */
+  private readonly waitingSignatures = new Map<CardSession, WaitingSignature[]>();
   private readonly idleLockMs: number;
   private closed = false;
 
@@ -216,7 +235,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, undefined, describePeer(ctx.conn.peer));
     this.disarm(session);
     try {
-      const raw = await this.withPin(session, 'sign', PW1_82, false, host, (op) => this.authenticate(session, op, data, plan.hash, host));
+      const raw = await this.authenticateQueued(session, data, plan.hash, host);
       const signature = plan.toSshSignature(raw);
       // Let the next request waiting for this card reach it before the verification below takes
       // the thread (an Ed25519 verify is ~125 us): the card signs while we check.
@@ -230,8 +249,81 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     }
   }
 
-  private authenticate(session: CardSession, op: SessionContext, data: Uint8Array, hash: Parameters<SessionContext['card']['authenticate']>[1], host: string | undefined): Promise<Uint8Array> {
-    return this.withTouchPrompt(session, host, () => op.card.authenticate(data, hash));
+  /**
+   * INTERNAL AUTHENTICATE of `message`, with the other SSH signatures waiting for the same card:
+   * the next operation on the card takes every signature waiting by then (up to MAX_SERIES) and
+   * sends them back to back in one PC/SC call, so concurrent clients keep the card busy instead of
+   * waiting on the agent between signatures. Still one APDU per signature; PIN handling as withPin.
+   */
+  private authenticateQueued(session: CardSession, message: Uint8Array, hash: SignHash, host: string | undefined): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const item: WaitingSignature = { message, hash, host, resolve, reject, raw: undefined, error: undefined };
+      const waiting = this.waitingSignatures.get(session);
+      // An operation for this card is queued and has not started: it takes this one too.
+      if (waiting !== undefined) waiting.push(item);
+      else {
+        this.waitingSignatures.set(session, [item]);
+        void this.signWaiting(session, host);
+      }
+    });
+  }
+
+  /** One card operation for the signatures waiting for `session` when it starts (see authenticateQueued). */
+  private async signWaiting(session: CardSession, host: string | undefined): Promise<void> {
+    let series: WaitingSignature[] | undefined;
+    // Taken when the operation first runs on the card (or fails before), never again: a retry of
+    // the operation (PIN, reset) goes on with the same signatures.
+    const take = (): WaitingSignature[] => {
+      if (series !== undefined) return series;
+      const waiting = this.waitingSignatures.get(session) ?? [];
+      this.waitingSignatures.delete(session);
+      series = waiting.splice(0, MAX_SERIES);
+      if (waiting.length > 0) {
+        this.waitingSignatures.set(session, waiting);
+        void this.signWaiting(session, waiting[0]!.host);
+      }
+      return series;
+    };
+    try {
+      await this.withPin(session, 'sign', PW1_82, false, host, (op) => this.authenticateSeries(session, op, take()));
+    } catch (err) {
+      for (const w of take()) if (w.raw === undefined && w.error === undefined) w.error = err;
+    }
+    for (const w of take()) {
+      if (w.raw !== undefined) w.resolve(w.raw);
+      else w.reject(w.error ?? new Error('signature not made'));
+    }
+  }
+
+  /**
+   * The series' signatures not made yet, back to back. What the session or withPin recover from
+   * (the card wants PW1, another application is selected; a reset rejects the call) stops the
+   * series and is thrown: they go on with the rest. Anything else fails that signature alone.
+   */
+  private async authenticateSeries(session: CardSession, op: SessionContext, series: readonly WaitingSignature[]): Promise<void> {
+    for (;;) {
+      const ready: { w: WaitingSignature; input: Uint8Array }[] = [];
+      for (const w of series) {
+        if (w.raw !== undefined || w.error !== undefined) continue;
+        try {
+          ready.push({ w, input: op.card.authenticationInputFor(w.message, w.hash) });
+        } catch (err) {
+          w.error = err;
+        }
+      }
+      if (ready.length === 0) return;
+      const out = await this.withTouchPrompt(session, ready[0]!.w.host, () => op.card.authenticateSeries(ready.map((r) => r.input)));
+      for (const [i, r] of out.entries()) {
+        if (r instanceof Uint8Array) ready[i]!.w.raw = r;
+        else if (r instanceof SecurityStatusNotSatisfiedError || r instanceof ForeignApplicationError) throw r;
+        else ready[i]!.w.error = this.touchTimeout(session, r);
+      }
+    }
+  }
+
+  /** OpenPGP card 3.4.1 reserves 6600 for the user interaction flag: no touch in time. */
+  private touchTimeout(session: CardSession, err: unknown): unknown {
+    return err instanceof SecurityIssueError ? new TouchTimeoutError(`card ${session.ident} was not touched in time; the signature was not made`) : err;
   }
 
   /** Runs a signing command; a card that has not answered after a moment wants a touch: say so. */
@@ -243,9 +335,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     try {
       return await command();
     } catch (err) {
-      // OpenPGP card 3.4.1 reserves 6600 for the user interaction flag: no touch in time.
-      if (err instanceof SecurityIssueError) throw new TouchTimeoutError(`card ${session.ident} was not touched in time; the signature was not made`);
-      throw err;
+      throw this.touchTimeout(session, err);
     } finally {
       clearTimeout(timer);
     }

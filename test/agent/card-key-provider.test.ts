@@ -115,6 +115,38 @@ describe('CardKeyProvider: listing and signing', () => {
     }
   });
 
+  it('signatures waiting for the card together go to it in one series: one PC/SC call, one APDU each', async () => {
+    const { provider, blob, transport } = await setup({ pin: '123456' });
+    await provider.sign(blob(), DATA, 0, ctx);
+    const mark = transport.log.length;
+    const messages = [1, 2, 3, 4].map((i) => new Uint8Array(32).fill(i));
+    const sigs = await Promise.all(messages.map((m) => provider.sign(blob(), m, 0, ctx)));
+    sigs.forEach((sig, i) => expect(verifySshSignature(blob(), messages[i]!, sig!)).toBe(true));
+    expect(transport.log.slice(mark).filter((l) => l !== 'begin' && l !== 'end')).toEqual(['series 4', ...messages.map(() => expect.stringMatching(/^> 00880000/))]);
+  });
+
+  it('a series the card stops with 6982: the PIN is verified once and the rest signed', async () => {
+    const { provider, blob, transport, card } = await setup({ pin: '123456' });
+    await provider.sign(blob(), DATA, 0, ctx);
+    // The card forgets its PIN behind our back (another program's VERIFY reset, say).
+    await card.process(Uint8Array.from(Buffer.from('0020ff82', 'hex')));
+    const mark = transport.log.length;
+    const sigs = await Promise.all([1, 2, 3].map((i) => provider.sign(blob(), new Uint8Array(8).fill(i), 0, ctx)));
+    sigs.forEach((sig, i) => expect(verifySshSignature(blob(), new Uint8Array(8).fill(i + 1), sig!)).toBe(true));
+    expect(transport.apdusSince(mark).map((a) => a.slice(0, 8))).toEqual(['00880000', '00ca00c4', '00200082', '00880000', '00880000', '00880000']);
+  });
+
+  it('in a series, a signature the card cannot take fails alone, before anything is sent for it', async () => {
+    const { provider, blob, transport } = await setup({ pin: '123456' });
+    await provider.sign(blob(), DATA, 0, ctx);
+    const mark = transport.log.length;
+    const [a, b, c] = await Promise.allSettled([provider.sign(blob(), DATA, 0, ctx), provider.sign(blob(), new Uint8Array(2040), 0, ctx), provider.sign(blob(), DATA, 0, ctx)]);
+    expect(a.status === 'fulfilled' && verifySshSignature(blob(), DATA, a.value!)).toBe(true);
+    expect(b.status === 'rejected' && b.reason).toBeInstanceOf(CardLimitError);
+    expect(c.status === 'fulfilled' && verifySshSignature(blob(), DATA, c.value!)).toBe(true);
+    expect(transport.apdusSince(mark)).toHaveLength(2);
+  });
+
   it('refuses input the card cannot take before it reaches the card', async () => {
     const { provider, transport, blob } = await setup({ pin: '123456' });
     await provider.sign(blob(), DATA, 0, ctx);
@@ -476,15 +508,31 @@ describe('CardKeyProvider: a PIN prompt when none is stored (issue #9)', () => {
     expect(card.state.retries.pw1).toBe(3);
   });
 
-  it('two signatures arriving together wait on one prompt; the PIN is verified once', async () => {
+  it('two signatures arriving together go to the card together: one prompt, one VERIFY', async () => {
     let release: (a: PinAnswer) => void = () => undefined;
     const prompt = new ScriptedPrompt(() => new Promise<PinAnswer>((r) => (release = r)));
     const { provider, blob, transport } = await setup({ prompt });
     const mark = transport.log.length;
     const both = Promise.all([provider.sign(blob(), DATA, 0, ctx), provider.sign(blob(), DATA, 0, ctx)]);
-    await vi.waitFor(() => expect(prompt.asked).toHaveLength(2));
+    await vi.waitFor(() => expect(prompt.asked).toHaveLength(1));
     release({ pin: new Secret('123456'), store: false });
     const [a, b] = await both;
+    expect(verifySshSignature(blob(), DATA, a!) && verifySshSignature(blob(), DATA, b!)).toBe(true);
+    expect(prompt.asked).toHaveLength(1);
+    expect(transport.apdusSince(mark).filter((x) => x.startsWith('00200082'))).toHaveLength(1);
+  });
+
+  it('a signature arriving while the prompt is open waits on that prompt; the PIN is verified once', async () => {
+    let release: (a: PinAnswer) => void = () => undefined;
+    const prompt = new ScriptedPrompt(() => new Promise<PinAnswer>((r) => (release = r)));
+    const { provider, blob, transport } = await setup({ prompt });
+    const mark = transport.log.length;
+    const first = provider.sign(blob(), DATA, 0, ctx);
+    await vi.waitFor(() => expect(prompt.asked).toHaveLength(1));
+    const second = provider.sign(blob(), DATA, 0, ctx);
+    await vi.waitFor(() => expect(prompt.asked).toHaveLength(2));
+    release({ pin: new Secret('123456'), store: false });
+    const [a, b] = await Promise.all([first, second]);
     expect(verifySshSignature(blob(), DATA, a!) && verifySshSignature(blob(), DATA, b!)).toBe(true);
     expect(transport.apdusSince(mark).filter((x) => x.startsWith('00200082'))).toHaveLength(1);
   });

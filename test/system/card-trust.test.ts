@@ -113,6 +113,20 @@ describeWithSandbox('the card layer with other applications, idle locks and a hu
     expect(agent.stderr).toContain('retrying the whole operation once');
   });
 
+  it('signatures asked for at once go to the card back to back: each checked, one APDU each', async () => {
+    await signOk();
+    const clients = await Promise.all(Array.from({ length: 8 }, () => AgentClient.connect(socket())));
+    try {
+      const before = await sandbox.apduCount(0, 'trust');
+      const data = clients.map((_, i) => new Uint8Array(64).fill(i + 1));
+      const rs = await Promise.all(clients.map((c, i) => c.request({ type: 'sign-request', keyBlob: blob, data: data[i]!, flags: 0 })));
+      rs.forEach((r, i) => expect(r.type === 'sign-response' && verifySshSignature(blob, data[i]!, r.signature)).toBe(true));
+      expect((await sandbox.apduCount(0, 'trust')) - before).toBe(8);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
   it('a sign request bigger than the card takes is refused before it reaches the card; the card stays', async () => {
     await signOk();
     const r = await sign(new Uint8Array(65_527));

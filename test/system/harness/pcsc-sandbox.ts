@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { REPO_ROOT, cleanEnv, makeTempDir, runProgram } from './agent-process.js';
@@ -100,6 +100,19 @@ export class PcscSandbox {
 
   statePath(name: string): string {
     return join(this.dir, `${name}.json`);
+  }
+
+  /** How many APDUs the card in `slot` (state `name`) has processed: it writes the count to STATE.apdus on SIGUSR2. */
+  async apduCount(slot: 0 | 1, name: string): Promise<number> {
+    const file = `${this.statePath(name)}.apdus`;
+    await rm(file, { force: true });
+    process.kill(await this.pid(slot), 'SIGUSR2');
+    for (let i = 0; i < 500; i++) {
+      const text = await readFile(file, 'utf8').catch(() => '');
+      if (text !== '') return Number(text);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`card ${slot} did not write its APDU count`);
   }
 
   async uncard(slot: 0 | 1): Promise<void> {
