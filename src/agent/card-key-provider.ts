@@ -312,7 +312,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
         }
       }
       if (ready.length === 0) return;
-      const out = await this.withTouchPrompt(session, ready[0]!.w.host, () => op.card.authenticateSeries(ready.map((r) => r.input)));
+      const out = await this.withTouchPrompt(session, ready[0]!.w.host, () => op.card.authenticateSeries(ready.map((r) => r.input)), ready.length);
       for (const [i, r] of out.entries()) {
         if (r instanceof Uint8Array) ready[i]!.w.raw = r;
         else if (r instanceof SecurityStatusNotSatisfiedError || r instanceof ForeignApplicationError) throw r;
@@ -327,9 +327,11 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   }
 
   /** Runs a signing command; a card that has not answered after a moment wants a touch: say so. */
-  private async withTouchPrompt<T>(session: CardSession, host: string | undefined, command: () => Promise<T>): Promise<T> {
+  private async withTouchPrompt<T>(session: CardSession, host: string | undefined, command: () => Promise<T>, signatures = 1): Promise<T> {
     const timer = setTimeout(() => {
-      this.opts.notifier?.notify({ title: 'Touch your card', message: `Touch your card ${session.ident}${host === undefined ? '' : ` (for ${host})`}` });
+      const forHost = host === undefined ? '' : ` (for ${host})`;
+      const times = signatures > 1 ? `, once for each of ${signatures} signatures` : '';
+      this.opts.notifier?.notify({ title: 'Touch your card', message: `Touch your card ${session.ident}${forHost}${times}` });
     }, this.opts.touchPromptAfterMs ?? 500);
     timer.unref();
     try {

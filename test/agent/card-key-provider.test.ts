@@ -453,6 +453,19 @@ describe('CardKeyProvider: cards and other programs', () => {
     expect(quick.notes.seen.filter((n) => n.title === 'Touch your card')).toEqual([]);
   });
 
+  it('signatures waiting together on a touch card: the notification says to touch once for each', async () => {
+    vi.useFakeTimers();
+    const { provider, blob, notes, session, card } = await setup({ pin: '123456', card: { touch: { aut: true } } });
+    const both = Promise.all([provider.sign(blob(), DATA, 0, ctx), provider.sign(blob(), DATA, 0, ctx)]);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(notes.seen.map((n) => n.message)).toContain(`Touch your card ${session.ident}, once for each of 2 signatures`);
+    card.touch();
+    await vi.advanceTimersByTimeAsync(10);
+    card.touch();
+    const [a, b] = await both;
+    expect(verifySshSignature(blob(), DATA, a!) && verifySshSignature(blob(), DATA, b!)).toBe(true);
+  });
+
   it('no touch in time fails that request with a clear error', async () => {
     vi.useFakeTimers();
     const { provider, blob } = await setup({ pin: '123456', card: { touch: { aut: true }, touchTimeoutMs: 15_000 } });
