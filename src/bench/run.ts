@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
   try {
-    results['pcsc'] = await pcscComparison(['ed25519', 'p256', 'rsa2048'], 200);
+    results['pcsc'] = await pcscComparison(['ed25519', 'p256', 'rsa2048'], 1000);
   } catch (err) {
     results['pcsc'] = { error: `not measured: ${err instanceof Error ? err.message : String(err)}` };
   }
