@@ -479,7 +479,7 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     const generation = session.snapshot.generation;
     const cached = this.openPgpKeys.get(session);
     if (cached !== undefined && cached.generation === generation) return cached.keys;
-    const keys = session.run('read OpenPGP keys', (op) => readCardKeys(op.card.channel));
+    const keys = session.run('read OpenPGP keys', (op) => readCardKeys(op.card.channel, { applicationData: op.snapshot.applicationData }));
     keys.catch(() => this.openPgpKeys.delete(session));
     this.openPgpKeys.set(session, { generation, keys });
     return keys;

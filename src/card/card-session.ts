@@ -142,26 +142,29 @@ export class CardSession {
 
   /** Runs `op` on the card: queue, transaction, alive and selected, op, end (see the class comment). */
   run<T>(what: string, op: (ctx: SessionContext) => Promise<T>): Promise<T> {
-    return this.queue.run(async () => {
-      for (let attempt = 0; ; attempt++) {
-        if (this.closed) throw new UnsupportedError(`card ${this.ident} is no longer attached`);
-        const wait = this.transactionSince === undefined ? this.breatherUntil - this.now() : 0;
-        if (wait > 0) await sleep(wait);
-        this.beginTransaction();
-        this.provenThisTransaction = false;
-        let failed = false;
-        try {
-          await this.ensureReady();
-          return await op(this.context());
-        } catch (err) {
-          failed = true;
-          if (attempt > 0 || !this.recover(err)) throw err;
-          this.log.info({ ident: this.ident, reader: this.reader, op: what, why: (err as Error).message }, 'retrying the whole operation once');
-        } finally {
-          this.endTransaction(failed);
-        }
+    return this.queue.run(() => this.runQueued(what, op));
+  }
+
+  /** `run` once the queue is ours: transaction, alive and selected, op, end; the whole op once more after a reset or a lost selection. */
+  private async runQueued<T>(what: string, op: (ctx: SessionContext) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new UnsupportedError(`card ${this.ident} is no longer attached`);
+      const wait = this.transactionSince === undefined ? this.breatherUntil - this.now() : 0;
+      if (wait > 0) await sleep(wait);
+      this.beginTransaction();
+      this.provenThisTransaction = false;
+      let failed = false;
+      try {
+        await this.ensureReady();
+        return await op(this.context());
+      } catch (err) {
+        failed = true;
+        if (attempt > 0 || !this.recover(err)) throw err;
+        this.log.info({ ident: this.ident, reader: this.reader, op: what, why: (err as Error).message }, 'retrying the whole operation once');
+      } finally {
+        this.endTransaction(failed);
       }
-    });
+    }
   }
 
   private beginTransaction(): void {
@@ -321,18 +324,11 @@ export class CardSession {
     await this.queue.run(async () => {
       if (this.closed) return;
       if (this.card.canResetVerification) {
-        this.beginTransaction();
-        let failed = false;
-        try {
-          await this.ensureReady();
+        // As any operation: after a reset or another application's selection, recovered and sent again.
+        await this.runQueued('forget verification', async () => {
           await this.card.resetPw1Status(PW1_82);
           if (this.pinState(PW1_81) !== 'not-verified') await this.card.resetPw1Status(PW1_81);
-        } catch (err) {
-          failed = true;
-          throw err;
-        } finally {
-          this.endTransaction(failed);
-        }
+        });
       } else {
         if (this.transport.endTransaction === undefined) throw new UnsupportedError(`card ${this.ident} cannot forget a verified PIN and its transport cannot reset it`);
         this.transport.beginTransaction?.();

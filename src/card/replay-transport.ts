@@ -1,3 +1,5 @@
+import { equalBytes } from '../wire/bytes.js';
+import { parseCommandApdu, type CommandApdu } from '../simulator/command-apdu.js';
 import type { CardTransport } from './transport.js';
 
 /** One recorded exchange: a command APDU and the card's raw response (data + SW), lowercase hex. */
@@ -15,28 +17,12 @@ export interface RecordedApdu {
   readonly note?: string;
 }
 
-/** Splits a command APDU into header, data and Le (undefined = absent), or undefined if it is malformed. */
-export function splitApdu(apdu: Uint8Array): { head: string; data: string; le: number | undefined } | undefined {
-  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-  if (apdu.length < 4) return undefined;
-  const head = hex(apdu.subarray(0, 4));
-  const body = apdu.subarray(4);
-  if (body.length === 0) return { head, data: '', le: undefined };
-  if (body.length === 1) return { head, data: '', le: body[0]! || 256 };
-  if (body[0] !== 0) {
-    const lc = body[0]!;
-    if (body.length === 1 + lc) return { head, data: hex(body.subarray(1)), le: undefined };
-    if (body.length === 2 + lc) return { head, data: hex(body.subarray(1, 1 + lc)), le: body[1 + lc]! || 256 };
-    return undefined;
-  }
-  if (body.length === 3) return { head, data: '', le: ((body[1]! << 8) | body[2]!) || 65536 };
-  const lc = (body[1]! << 8) | body[2]!;
-  if (body.length === 3 + lc) return { head, data: hex(body.subarray(3)), le: undefined };
-  if (body.length === 5 + lc) return { head, data: hex(body.subarray(3, 3 + lc)), le: ((body[3 + lc]! << 8) | body[4 + lc]!) || 65536 };
-  return undefined;
-}
-
 const unhex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
+
+/** The same command but for its Le (and so perhaps its short or extended form). */
+function sameButLe(a: CommandApdu, b: CommandApdu): boolean {
+  return a.cla === b.cla && a.ins === b.ins && a.p1 === b.p1 && a.p2 === b.p2 && equalBytes(a.data, b.data);
+}
 
 /**
  * Replays a recorded exchange. Each APDU sent must equal, byte for byte, the next recorded
@@ -51,9 +37,10 @@ export class ReplayTransport implements CardTransport {
   constructor(private readonly script: readonly RecordedApdu[]) {
     for (const [k, r] of script.entries()) {
       if (r.sent === undefined) continue;
-      const a = splitApdu(unhex(r.cmd));
-      const b = splitApdu(unhex(r.sent));
-      if (a === undefined || b === undefined || a.head !== b.head || a.data !== b.data) {
+      // Parsed as the card parses them (the simulator's parser), so "Le only" means what it means to a card.
+      const a = parseCommandApdu(unhex(r.cmd));
+      const b = parseCommandApdu(unhex(r.sent));
+      if (a === undefined || b === undefined || !sameButLe(a, b)) {
         throw new Error(`replay step ${k}: "sent" ${r.sent} differs from the recorded ${r.cmd} in more than Le`);
       }
     }

@@ -159,6 +159,26 @@ describe('CardKeyProvider: listing and signing', () => {
   });
 });
 
+describe('CardKeyProvider: the OpenPGP keys (for certificates and PSO:CDS)', () => {
+  it("are read with one key read per slot: the card session's application data (6E) is not asked for again", async () => {
+    const { provider, transport, card } = await setup();
+    const mark = transport.log.length;
+    const keys = await provider.listSignatureKeys(ctx);
+    // GENERATE ASYMMETRIC KEY PAIR, read mode (81), for B6, B8 and A4; no GET DATA 6E.
+    expect(transport.apdusSince(mark).map((a) => a.slice(0, 14))).toEqual(['00478100000002', '00478100000002', '00478100000002']);
+    // What 6E says of each key still arrives: the stored fingerprints and generation times.
+    expect(keys.map((k) => [k.slot, Buffer.from(k.fingerprint).toString('hex'), k.created])).toEqual([
+      ['signature', card.state.dos.c7, parseInt(card.state.dos.ce!, 16)],
+      ['decryption', card.state.dos.c8, parseInt(card.state.dos.cf!, 16)],
+      ['authentication', card.state.dos.c9, parseInt(card.state.dos.d0!, 16)],
+    ]);
+    // Read once per read of the card.
+    const again = transport.log.length;
+    await provider.listSignatureKeys(ctx);
+    expect(transport.apdusSince(again)).toEqual([]);
+  });
+});
+
 describe('CardKeyProvider: never a stale key', () => {
   it('a key regenerated on the plugged card: the signature by it is not returned, the listing shows the new key', async () => {
     const { provider, card, session, blob } = await setup({ pin: '123456', idleLockMs: 60_000 });

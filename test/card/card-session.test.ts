@@ -201,6 +201,39 @@ describe('forgetVerification', () => {
     expect(session.pinState(PW1_82)).toBe('not-verified');
     await expect(session.run('sign', (op) => op.card.authenticate(MESSAGE, 'sha512'))).rejects.toBeInstanceOf(SecurityStatusNotSatisfiedError);
   });
+
+  it('after a reset by another application: reconnect, SELECT, read the card again, then VERIFY FF 82 (81 was forgotten by the reset)', async () => {
+    const { t, session, card } = await open();
+    await session.run('verify', (op) => op.verifyPw1(PIN, PW1_82));
+    t.resetByOtherApplication();
+    // Whoever reset it verified PW1 82 since: the card is open, and only VERIFY FF closes it.
+    expect(Buffer.from(await card.process(Uint8Array.from(Buffer.from(SELECT + '00', 'hex')))).toString('hex')).toMatch(/9000$/);
+    expect(Buffer.from(await card.process(Uint8Array.from(Buffer.from('0020008206' + Buffer.from('123456').toString('hex'), 'hex')))).toString('hex')).toBe('9000');
+    const mark = t.log.length;
+    await session.forgetVerification();
+    const after = t.log.slice(mark);
+    expect(after).toContain('reconnect');
+    const apdus = t.apdusSince(mark).map((a) => a.slice(0, 8));
+    expect(apdus[0]).toBe('00a40400');
+    expect(apdus[1]).toBe('00ca006e');
+    expect(apdus.at(-1)).toBe('0020ff82');
+    expect(apdus.filter((a) => a.startsWith('0020ff'))).toEqual(['0020ff82']);
+    expect(session.pinState(PW1_82)).toBe('not-verified');
+    await expect(session.run('sign', (op) => op.card.authenticate(MESSAGE, 'sha512'))).rejects.toBeInstanceOf(SecurityStatusNotSatisfiedError);
+  });
+
+  it('another application selected in between: SELECT ours again and send VERIFY FF 82 and 81 to it', async () => {
+    const { t, session } = await open();
+    await session.run('verify', (op) => op.verifyPw1(PIN, PW1_82));
+    await t.selectForeignApplication();
+    const mark = t.log.length;
+    await session.forgetVerification();
+    // The first VERIFY FF 82 reached the other application (6D00); the whole operation went again.
+    expect(t.apdusSince(mark).map((a) => a.slice(0, 8))).toEqual(['0020ff82', '00a40400', '0020ff82', '0020ff81']);
+    expect(session.pinState(PW1_82)).toBe('not-verified');
+    expect(session.pinState(PW1_81)).toBe('not-verified');
+    await expect(session.run('sign', (op) => op.card.authenticate(MESSAGE, 'sha512'))).rejects.toBeInstanceOf(SecurityStatusNotSatisfiedError);
+  });
 });
 
 describe('revalidate: a key changed on a plugged card is seen', () => {

@@ -4,6 +4,7 @@ import {
   ForeignApplicationError,
   PinBlockedError,
   PinIncorrectError,
+  PinRejectedError,
   ReferencedDataNotFoundError,
   SecurityIssueError,
   SecurityStatusNotSatisfiedError,
@@ -57,10 +58,32 @@ export function describeStatus(sw: number): string {
   return MEANING[sw] ?? 'unexpected status';
 }
 
+/**
+ * The status words that answer a PIN (ISO 7816-4 §5.6, OpenPGP card 3.4.1 §7.2.2): 63Cx wrong,
+ * x tries left (63C0: this try blocked it), 6983 blocked. Undefined for any other status word.
+ */
+function pinError(what: string, sw: number): PinRejectedError | undefined {
+  if ((sw & 0xfff0) === SW.VERIFY_FAILED) {
+    const left = sw & 0x0f;
+    return left === 0 ? new PinBlockedError(`${what}: wrong PIN, now blocked`, sw) : new PinIncorrectError(`${what}: wrong PIN, ${triesLeft(left)}`, sw, left);
+  }
+  if (sw === SW.AUTH_METHOD_BLOCKED) return new PinBlockedError(`${what}: PIN blocked`, sw);
+  return undefined;
+}
+
+/**
+ * The error for a PIN the card did not take (a non-9000 answer to a VERIFY with data). Besides
+ * 63Cx and 6983, any answer rejects the PIN: some cards answer a wrong PIN with 6982 (or a
+ * too-short one with 6A80) and may still count the try.
+ */
+export function pinRejectedError(what: string, sw: number): PinRejectedError {
+  return pinError(what, sw) ?? new PinRejectedError(`${what}: PIN not accepted (${describeStatus(sw)})`, sw, undefined);
+}
+
 /** The typed error for a non-9000 status word of `what`. */
 export function statusError(what: string, sw: number): CardStatusError {
-  if ((sw & 0xfff0) === SW.VERIFY_FAILED) return new PinIncorrectError(`${what}: wrong PIN, ${triesLeft(sw & 0x0f)}`, sw, sw & 0x0f);
-  if (sw === SW.AUTH_METHOD_BLOCKED) return new PinBlockedError(`${what}: PIN blocked`, sw);
+  const pin = pinError(what, sw);
+  if (pin !== undefined) return pin;
   const message = `${what}: ${describeStatus(sw)}`;
   switch (sw) {
     case SW.SECURITY_STATUS_NOT_SATISFIED:

@@ -82,6 +82,8 @@ export interface ApplicationData {
   readonly pwStatus: PwStatus | undefined;
   readonly fingerprints: { readonly sig: Uint8Array; readonly dec: Uint8Array; readonly aut: Uint8Array } | undefined;
   readonly touch: { readonly sig: TouchPolicy; readonly dec: TouchPolicy; readonly aut: TouchPolicy };
+  /** Key generation times (CD: CE–D0), seconds since 1970; 0 for a key whose time is missing or was never written. */
+  readonly generationTimes: { readonly sig: number; readonly dec: number; readonly aut: number };
 }
 
 export function parseAid(b: Uint8Array): Aid {
@@ -161,7 +163,14 @@ export function parseApplicationData(resp: Uint8Array): ApplicationData {
         ? undefined
         : { sig: Uint8Array.from(fps.subarray(0, 20)), dec: Uint8Array.from(fps.subarray(20, 40)), aut: Uint8Array.from(fps.subarray(40, 60)) },
     touch: { sig: parseTouchPolicy(get(0xd6)), dec: parseTouchPolicy(get(0xd7)), aut: parseTouchPolicy(get(0xd8)) },
+    generationTimes: parseGenerationTimes(get(0xcd)),
   };
+}
+
+/** CD (3.4.1 §4.4.1): three 4-byte big-endian times (sig, dec, aut); a time the card cuts short is 0. */
+function parseGenerationTimes(cd: Uint8Array | undefined): { sig: number; dec: number; aut: number } {
+  const at = (i: number): number => (cd !== undefined && cd.length >= i + 4 ? ((cd[i]! << 24) | (cd[i + 1]! << 16) | (cd[i + 2]! << 8) | cd[i + 3]!) >>> 0 : 0);
+  return { sig: at(0), dec: at(4), aut: at(8) };
 }
 
 /** The third byte of the card capabilities (compact-TLV 73) in the historical bytes. */

@@ -1,7 +1,6 @@
-import { PinBlockedError, PinIncorrectError, PinRejectedError } from '../../errors.js';
 import type { Iso7816Channel } from '../iso7816/channel.js';
 import type { Command } from '../iso7816/command.js';
-import { describeStatus, statusError, SW, triesLeft } from '../iso7816/status.js';
+import { pinRejectedError, statusError, SW } from '../iso7816/status.js';
 
 /** The OpenPGP application's AID prefix: RID D2 76 00 01 24, PIX application 01 (3.4.1 §4.2.1). */
 export const OPENPGP_AID = Uint8Array.of(0xd2, 0x76, 0x00, 0x01, 0x24, 0x01);
@@ -55,13 +54,7 @@ export async function getData(channel: Iso7816Channel, tag: number): Promise<Uin
 export async function verify(channel: Iso7816Channel, pwRef: number, pin: Uint8Array): Promise<void> {
   const what = `VERIFY ${pwRef.toString(16).toUpperCase()}`;
   const { sw } = await channel.transceiveRaw({ ins: INS.VERIFY, p1: 0x00, p2: pwRef, data: pin });
-  if (sw === SW.SUCCESS) return;
-  if ((sw & 0xfff0) === SW.VERIFY_FAILED) {
-    const left = sw & 0x0f;
-    throw left === 0 ? new PinBlockedError(`${what}: wrong PIN, now blocked`, sw) : new PinIncorrectError(`${what}: wrong PIN, ${triesLeft(left)}`, sw, left);
-  }
-  if (sw === SW.AUTH_METHOD_BLOCKED) throw new PinBlockedError(`${what}: PIN blocked`, sw);
-  throw new PinRejectedError(`${what}: PIN not accepted (${describeStatus(sw)})`, sw, undefined);
+  if (sw !== SW.SUCCESS) throw pinRejectedError(what, sw);
 }
 
 export type VerifyState = { readonly verified: true } | { readonly verified: false; readonly retriesLeft: number };

@@ -3,7 +3,7 @@ import { concatBytes } from '../../wire/bytes.js';
 import { DIGEST_BYTES, DIGEST_INFO_PREFIX, type DigestName } from '../../wire/digest-info.js';
 import type { Iso7816Channel } from '../iso7816/channel.js';
 import { findTlv, parseTlv } from '../iso7816/tlv.js';
-import { parseApplicationData, parsePwStatus } from './application-data.js';
+import { parseApplicationData, parsePwStatus, type ApplicationData } from './application-data.js';
 import { computeDigitalSignature, CRT, DO, getData, readPublicKey } from './commands.js';
 import { publicKeyFields, rsaFields, type AlgorithmAttributes } from './public-key.js';
 
@@ -52,25 +52,25 @@ export interface CardOpenPgpKeys {
   readonly pw1ValidForOneSignature: boolean;
 }
 
-const SLOT_INDEX: Record<KeySlot, number> = { sig: 0, dec: 1, aut: 2 };
-
 /**
- * Reads what a certificate needs: GET DATA 6E (attributes C1–C3, fingerprints C5, generation
- * times CD, PW status C4), then the public key of each slot that has one (GENERATE ASYMMETRIC
- * KEY PAIR in read mode, 3.4.1 §7.2.14). A slot without a key, or with an attribute we cannot
- * turn into an OpenPGP key, is left out. Access: always.
+ * Reads what a certificate needs: the application related data 6E (attributes C1–C3,
+ * fingerprints C5, generation times CD, PW status C4), then the public key of each slot that has
+ * one (GENERATE ASYMMETRIC KEY PAIR in read mode, 3.4.1 §7.2.14). A caller that has read 6E in
+ * the same look at the card hands it in as `applicationData`, and GET DATA 6E is not sent again.
+ * A slot without a key, or with an attribute we cannot turn into an OpenPGP key, is left out.
+ * Access: always.
  */
-export async function readCardKeys(channel: Iso7816Channel, slots: readonly KeySlot[] = ['sig', 'dec', 'aut']): Promise<CardOpenPgpKeys> {
-  const raw = await getData(channel, DO.APPLICATION_RELATED_DATA);
-  const app = parseApplicationData(raw);
-  const cd = findTlv(parseTlv(raw), SIG_DO.GENERATION_TIMES)?.value;
+export async function readCardKeys(
+  channel: Iso7816Channel,
+  options: { readonly slots?: readonly KeySlot[]; readonly applicationData?: ApplicationData } = {},
+): Promise<CardOpenPgpKeys> {
+  const app = options.applicationData ?? parseApplicationData(await getData(channel, DO.APPLICATION_RELATED_DATA));
   const out: { -readonly [K in KeySlot]?: CardSlotKey } = {};
-  for (const slot of slots) {
+  for (const slot of options.slots ?? ['sig', 'dec', 'aut']) {
     const attributes = app.algorithms[slot];
     if (attributes === undefined || attributes.algorithm === 'unknown') continue;
     const fingerprint = app.fingerprints?.[slot] ?? new Uint8Array(20);
-    const i = SLOT_INDEX[slot] * 4;
-    const created = cd !== undefined && cd.length >= i + 4 ? ((cd[i]! << 24) | (cd[i + 1]! << 16) | (cd[i + 2]! << 8) | cd[i + 3]!) >>> 0 : 0;
+    const created = app.generationTimes[slot];
     let template: Uint8Array;
     try {
       template = await readPublicKey(channel, SLOT_CRT[slot]);
@@ -88,7 +88,7 @@ export async function readCardKeys(channel: Iso7816Channel, slots: readonly KeyS
 
 /** The signature key alone (one GET DATA 6E, one key read). */
 export async function readSignatureKey(channel: Iso7816Channel): Promise<CardSlotKey | undefined> {
-  return (await readCardKeys(channel, ['sig'])).sig;
+  return (await readCardKeys(channel, { slots: ['sig'] })).sig;
 }
 
 /** The public key template 7F49 (3.4.1 §7.2.14) as key parts; undefined for attributes OpenPGP packets here do not cover. */

@@ -126,6 +126,11 @@ describe('Iso7816Channel: status words', () => {
       (e) => e instanceof PinIncorrectError && e.retriesLeft === 2 && e.sw === 0x63c2,
     );
   });
+  it('63C0 (the try that blocked the PIN) is PinBlockedError', async () => {
+    await expect(ch('63c0').transceive({ ins: 0x20, p1: 0, p2: 0x82, data: ascii('1') }, 'VERIFY 82')).rejects.toSatisfy(
+      (e) => e instanceof PinBlockedError && e.retriesLeft === 0 && e.sw === 0x63c0 && /wrong PIN, now blocked/.test(e.message),
+    );
+  });
   it('6983 is PinBlockedError', async () => {
     await expect(ch('6983').transceive({ ins: 0x20, p1: 0, p2: 0x82, data: ascii('1') })).rejects.toBeInstanceOf(PinBlockedError);
   });

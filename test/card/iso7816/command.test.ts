@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand } from '../../../src/card/iso7816/command.js';
-import { splitApdu } from '../../../src/card/replay-transport.js';
+import { ReplayTransport } from '../../../src/card/replay-transport.js';
+import { parseCommandApdu } from '../../../src/simulator/command-apdu.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
@@ -53,7 +54,7 @@ describe('command APDU encoding (ISO 7816-4 §5.1)', () => {
     expect(() => encodeCommand({ ins: 0xca, p1: 0, p2: 0, le: 65537 }, true)).toThrow(/Le/);
   });
 
-  it('every encoding decodes back to the same header, data and Le', () => {
+  it("every encoding decodes back, as the card parses it (the virtual card's parser), to the same header, data and Le", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 255 }),
@@ -61,11 +62,33 @@ describe('command APDU encoding (ISO 7816-4 §5.1)', () => {
         fc.option(fc.integer({ min: 1, max: 65536 }), { nil: undefined }),
         (ins, data, le) => {
           const apdu = encodeCommand({ cla: 0, ins, p1: 1, p2: 2, data, ...(le === undefined ? {} : { le }) }, true);
-          const back = splitApdu(apdu);
-          expect(back).toEqual({ head: hex(Uint8Array.of(0, ins, 1, 2)), data: hex(data), le });
+          const back = parseCommandApdu(apdu);
+          // The card's Le 0 is "no Le field".
+          expect(back).toEqual({ cla: 0, ins, p1: 1, p2: 2, data, le: le ?? 0, extended: data.length > 255 || (le ?? 0) > 256 });
         },
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('bytes that are no APDU are refused by the parser', () => {
+    for (const bad of ['00ca00', '00ca006e0201', '00ca006e0201020304', '00ca006e0000', '00ca006e00000001', '00ca006e000002aa']) {
+      expect(parseCommandApdu(unhex(bad)), bad).toBeUndefined();
+    }
+  });
+});
+
+describe('replay transport', () => {
+  it("a recorded command may be sent with another Le only: the same header and data, as the card's parser reads them", async () => {
+    // GET RESPONSE recorded without Le; we send Le = the xx of 61xx.
+    const t = new ReplayTransport([{ cmd: '00c00000', sent: '00c0000010', resp: '9000' }]);
+    expect(hex(await t.transmit(unhex('00c0000010')))).toBe('9000');
+    expect(t.done).toBe(true);
+    // Short case 4 recorded, extended Le sent: still only Le.
+    expect(() => new ReplayTransport([{ cmd: '0088000002abcd00', sent: '00880000000002abcd0200', resp: '9000' }])).not.toThrow();
+    for (const sent of ['00c0010010', '80c0000010', '0088000002abce00', '0088000001ab00', '00c00000ff00']) {
+      const cmd = sent.startsWith('0088') ? '0088000002abcd00' : '00c00000';
+      expect(() => new ReplayTransport([{ cmd, sent, resp: '9000' }]), sent).toThrow(/in more than Le/);
+    }
   });
 });

@@ -61,6 +61,16 @@ describe('application related data: edge cases', () => {
     expect(v3.maxCommandBytes).toBeUndefined();
   });
 
+  it('generation times (CD): three big-endian seconds; a time the card cuts short, or no CD, is 0', () => {
+    const of = (cd: string): { sig: number; dec: number; aut: number } => {
+      const body = aid + cd;
+      return parseApplicationData(unhex('6e' + (body.length / 2).toString(16).padStart(2, '0') + body)).generationTimes;
+    };
+    expect(of('cd0c' + '5f000001' + '00000000' + 'ffffffff')).toEqual({ sig: 0x5f000001, dec: 0, aut: 0xffffffff });
+    expect(of('cd0a' + '5f000001' + '60000002' + '6100')).toEqual({ sig: 0x5f000001, dec: 0x60000002, aut: 0 });
+    expect(of('')).toEqual({ sig: 0, dec: 0, aut: 0 });
+  });
+
   it('an ARD without AID is refused', () => {
     expect(() => parseApplicationData(unhex('6e03c40100'))).toThrow(WireFormatError);
   });

@@ -12,7 +12,7 @@ import {
   verifyState,
 } from '../../../src/card/openpgp/commands.js';
 import { authenticationInput, DIGEST_INFO_PREFIX } from '../../../src/card/openpgp/openpgp-card.js';
-import { CardStatusError, PinBlockedError, PinIncorrectError } from '../../../src/errors.js';
+import { CardStatusError, PinBlockedError, PinIncorrectError, PinRejectedError } from '../../../src/errors.js';
 import { ScriptedTransport } from '../iso7816/scripted-transport.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -62,6 +62,29 @@ describe('OpenPGP commands: the APDUs they send', () => {
     await expect(verifyPin(ch, 0x82, pin)).rejects.toSatisfy((e) => e instanceof PinIncorrectError && e.retriesLeft === 1);
     await expect(verifyPin(ch, 0x82, pin)).rejects.toBeInstanceOf(PinBlockedError);
     await expect(verifyPin(ch, 0x82, pin)).rejects.toSatisfy((e) => e instanceof CardStatusError && e.sw === 0x6982);
+  });
+
+  it('VERIFY: 63C0 is the try that blocked the PIN; any other refusal is a rejected PIN, never retried as another error', async () => {
+    const ch = new Iso7816Channel(new ScriptedTransport(['63c2', '63c0', '6983', '6982', '6a80', '6d00']));
+    const pin = new TextEncoder().encode('1');
+    const err = (): Promise<unknown> => verifyPin(ch, 0x81, pin).catch((e: unknown) => e);
+    const wrong = await err();
+    expect(wrong).toBeInstanceOf(PinIncorrectError);
+    expect(wrong).toMatchObject({ sw: 0x63c2, retriesLeft: 2, message: 'VERIFY 81: wrong PIN, 2 tries left: status word 63C2' });
+    const blocked = await err();
+    expect(blocked).toBeInstanceOf(PinBlockedError);
+    expect(blocked).toMatchObject({ sw: 0x63c0, retriesLeft: 0, message: 'VERIFY 81: wrong PIN, now blocked: status word 63C0' });
+    expect(await err()).toMatchObject({ sw: 0x6983, retriesLeft: 0, message: 'VERIFY 81: PIN blocked: status word 6983' });
+    for (const sw of [0x6982, 0x6a80, 0x6d00]) {
+      const e = await err();
+      // A PinRejectedError with no count: not SecurityStatusNotSatisfiedError, not ForeignApplicationError.
+      expect(e).toBeInstanceOf(PinRejectedError);
+      expect(e).not.toBeInstanceOf(PinIncorrectError);
+      expect(e).not.toBeInstanceOf(PinBlockedError);
+      expect((e as PinRejectedError).constructor).toBe(PinRejectedError);
+      expect(e).toMatchObject({ sw, retriesLeft: undefined });
+      expect((e as Error).message).toMatch(/^VERIFY 81: PIN not accepted \(/);
+    }
   });
 });
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Iso7816Channel } from '../../../src/card/iso7816/channel.js';
-import { PW1_81, PW1_82, selectOpenPgp, verify } from '../../../src/card/openpgp/commands.js';
+import { parseApplicationData } from '../../../src/card/openpgp/application-data.js';
+import { DO, getData, PW1_81, PW1_82, selectOpenPgp, verify } from '../../../src/card/openpgp/commands.js';
 import { parseAlgorithmAttributes } from '../../../src/card/openpgp/public-key.js';
 import { cdsInput, pw1ValidForOneSignature, readCardKeys, readSignatureCounter, readSignatureKey, signDigest } from '../../../src/card/openpgp/signature-key.js';
 import { CardStatusError, WireFormatError } from '../../../src/errors.js';
@@ -83,6 +84,26 @@ describe('the signature key on the virtual card (PSO:CDS, OpenPGP card 3.4.1 §7
     await verify(channel, PW1_81, PIN);
     await signDigest(channel, sig.attributes, 'sha256', d);
     expect(await readSignatureCounter(channel)).toBe(2);
+  });
+
+  it('with the application data (6E) the caller already read, one APDU less and the same keys', async () => {
+    const { channel, t } = await open({ signAlgorithm: 'p256', authAlgorithm: 'ed25519' });
+    const cost = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
+      const before = t.apduCount;
+      const r = await f();
+      return [r, t.apduCount - before];
+    };
+    // Short APDUs here: 6E comes back in two pieces (61xx, GET RESPONSE).
+    const [applicationData, appCost] = await cost(async () => parseApplicationData(await getData(channel, DO.APPLICATION_RELATED_DATA)));
+    expect(appCost).toBe(2);
+    const [read, readCost] = await cost(() => readCardKeys(channel));
+    const [given, givenCost] = await cost(() => readCardKeys(channel, { applicationData }));
+    expect(given).toEqual(read);
+    expect(readCost - givenCost).toBe(appCost);
+    const [sigOnly, sigCost] = await cost(() => readCardKeys(channel, { applicationData, slots: ['sig'] }));
+    expect(sigOnly.sig).toEqual(read.sig);
+    expect(sigOnly.dec).toBeUndefined();
+    expect(sigCost).toBe(1);
   });
 
   it('a slot without a key is left out', async () => {
