@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand } from '../../../src/card/iso7816/command.js';
-import { ReplayTransport } from '../../../src/card/replay-transport.js';
+import { ReplayTransport } from '../../../src/simulator/replay-transport.js';
 import { parseCommandApdu } from '../../../src/simulator/command-apdu.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { RecordedApdu } from '../../../src/card/replay-transport.js';
+import type { RecordedApdu } from '../../../src/simulator/replay-transport.js';
 
 export interface SignatureVector {
   readonly key: string;

@@ -5,7 +5,7 @@ import { Iso7816Channel } from '../../../src/card/iso7816/channel.js';
 import { computeDigitalSignature, verify as verifyPin } from '../../../src/card/openpgp/commands.js';
 import { OpenPgpCard } from '../../../src/card/openpgp/openpgp-card.js';
 import { parseAlgorithmAttributes, parsePublicKeyTemplate } from '../../../src/card/openpgp/public-key.js';
-import { ReplayTransport, type RecordedApdu } from '../../../src/card/replay-transport.js';
+import { ReplayTransport, type RecordedApdu } from '../../../src/simulator/replay-transport.js';
 import { CardStatusError, PinIncorrectError } from '../../../src/errors.js';
 import { Secret } from '../../../src/secret.js';
 import { hex, replay, unhex, yubikey } from './fixtures.js';

@@ -1,6 +1,6 @@
 import { equalBytes } from '../wire/bytes.js';
-import { parseCommandApdu, type CommandApdu } from '../simulator/command-apdu.js';
-import type { CardTransport } from './transport.js';
+import { parseCommandApdu, type CommandApdu } from './command-apdu.js';
+import type { CardTransport } from '../card/transport.js';
 
 /** One recorded exchange: a command APDU and the card's raw response (data + SW), lowercase hex. */
 export interface RecordedApdu {
