@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { iteratedSaltedS2k } from '../card/openpgp/kdf.js';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -25,13 +24,23 @@ export interface CardState {
 
 export const MAX_RETRIES = 3;
 
+/**
+ * RFC 4880 §3.7.1.3 iterated and salted S2K, the card's own: salt || secret repeated up to
+ * `count` bytes (at least once), hashed. The driver has its own (card/openpgp/kdf.ts); a test card
+ * that borrowed it could not catch a mistake in it.
+ */
+function s2k(secret: Uint8Array, salt: Uint8Array, count: number): Uint8Array {
+  const unit = Buffer.concat([salt, secret]);
+  return Uint8Array.from(createHash('sha256').update(Buffer.alloc(Math.max(count, unit.length), unit)).digest());
+}
+
 /** A KDF-DO (F9) with ITERSALTED_S2K SHA-256, and the derived hashes of the given PINs. */
 export function makeKdf(pw1: string, rc: string | undefined, pw3: string): { kdfDo: Uint8Array; pw1: Uint8Array; pw3: Uint8Array; rc: Uint8Array } {
   const count = 0x02000000 >>> 5; // 1 MiB of hashing: quick enough for a simulator
   const salts = [randomBytes(8), randomBytes(8), randomBytes(8)].map((b) => Uint8Array.from(b)) as [Uint8Array, Uint8Array, Uint8Array];
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const d1 = iteratedSaltedS2k(enc(pw1), salts[0], count, 'sha256');
-  const d3 = iteratedSaltedS2k(enc(pw3), salts[2], count, 'sha256');
+  const d1 = s2k(enc(pw1), salts[0], count);
+  const d3 = s2k(enc(pw3), salts[2], count);
   const kdfDo = concat(
     tlv(0x81, Uint8Array.of(0x03)),
     tlv(0x82, Uint8Array.of(0x08)),
@@ -42,7 +51,7 @@ export function makeKdf(pw1: string, rc: string | undefined, pw3: string): { kdf
     tlv(0x87, d1),
     tlv(0x88, d3),
   );
-  return { kdfDo, pw1: d1, pw3: d3, rc: rc === undefined ? new Uint8Array(0) : iteratedSaltedS2k(enc(rc), salts[1], count, 'sha256') };
+  return { kdfDo, pw1: d1, pw3: d3, rc: rc === undefined ? new Uint8Array(0) : s2k(enc(rc), salts[1], count) };
 }
 
 export async function loadState(path: string): Promise<CardState | undefined> {
