@@ -30,7 +30,7 @@ import { describePeer } from '../server/frame-handler.js';
 import { DEFAULT_CARD_IDLE_LOCK_SECONDS } from './defaults.js';
 import type { UserNotifier } from './ports.js';
 import type { CardReport } from './status-report.js';
-import type { OpenPgpKeyInfo, SignatureKeySource, SigningHash } from './openpgp-signing.js';
+import type { OpenPgpKeyInfo, SignatureKey, SignatureKeySource, SigningHash } from './openpgp-signing.js';
 import { HashAlgorithm } from '../openpgp/constants.js';
 import { keyFromParts } from '../openpgp/key.js';
 import { verifyRawSignature } from '../openpgp/verify.js';
@@ -506,18 +506,32 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
   }
 
   /**
-   * SignatureKeySource: PSO: COMPUTE DIGITAL SIGNATURE with the signature key whose fingerprint
-   * is `fingerprint`, under the same PIN rules as authentication (PW1 81; before every signature
-   * when C4 says PW1 is good for one only), checked against the key before it is returned.
+   * SignatureKeySource: the first plugged card (in listing order) whose signature key has the
+   * fingerprint `fingerprint`, as listSignatureKeys lists it; no APDU once the card's keys are read.
    */
-  async signDigest(fingerprint: Uint8Array, hash: SigningHash, digest: Uint8Array, ctx: RequestContext, options: { readonly purpose?: string } = {}): Promise<Uint8Array | null> {
-    let found: { session: CardSession; key: CardSlotKey; oneSignature: boolean } | undefined;
+  async signatureKey(fingerprint: Uint8Array, _ctx: RequestContext): Promise<SignatureKey | undefined> {
     for (const session of this.opts.cards.list()) {
-      const keys = await this.cardKeys(session).catch(() => undefined);
-      if (keys?.sig !== undefined && equalBytes(keys.sig.fingerprint, fingerprint)) found = { session, key: keys.sig, oneSignature: keys.pw1ValidForOneSignature };
+      let keys: CardOpenPgpKeys;
+      try {
+        keys = await this.cardKeys(session);
+      } catch (err) {
+        this.opts.log.warn({ ident: session.ident, err: (err as Error).message }, 'could not read the OpenPGP keys of the card');
+        continue;
+      }
+      const key = keys.sig;
+      if (key === undefined || key.created === 0 || !equalBytes(key.fingerprint, fingerprint)) continue;
+      const oneSignature = keys.pw1ValidForOneSignature;
+      return { ident: session.ident, sign: (hash, digest, ctx, options) => this.signDigest(session, key, oneSignature, hash, digest, ctx, options) };
     }
-    if (found === undefined) return null;
-    const { session, key, oneSignature } = found;
+    return undefined;
+  }
+
+  /**
+   * PSO: COMPUTE DIGITAL SIGNATURE with the card's signature key `key`, under the same PIN rules
+   * as authentication (PW1 81; before every signature when C4 says PW1 is good for one only),
+   * checked against the key before it is returned.
+   */
+  private async signDigest(session: CardSession, key: CardSlotKey, oneSignature: boolean, hash: SigningHash, digest: Uint8Array, ctx: RequestContext, options: { readonly purpose?: string } = {}): Promise<Uint8Array> {
     const host = hostOf(ctx);
     if (this.confirmIdents.has(session.ident)) await this.askConfirmation(session.ident, host, options.purpose, describePeer(ctx.conn.peer));
     this.disarm(session);

@@ -1,7 +1,7 @@
 import { AgentError, UnsupportedError, WireFormatError } from '../errors.js';
 import { checkHostCertificate, isCertificateBlob, parseCertificate, readCString, type SshCertificate } from '../ssh/certificate.js';
 import { matchPattern } from '../ssh/match-pattern.js';
-import { encodePublicKey, parsePublicKey, sameKey } from '../ssh/public-key.js';
+import { canonicalPlainKey, encodePublicKey, parsePublicKey, sameKey } from '../ssh/public-key.js';
 import { Reader } from '../wire/reader.js';
 import { equalBytes } from '../wire/bytes.js';
 import type { SessionBinding } from './key-provider.js';
@@ -30,6 +30,11 @@ export class ConstraintError extends AgentError {
 export interface HopKey {
   readonly blob: Uint8Array;
   readonly isCa: boolean;
+  /**
+   * The key's canonical plain blob (its fields re-encoded, what sameKey compares), read once when
+   * the constraint is added; undefined for a certificate or a key type kept opaque.
+   */
+  readonly canonical: Uint8Array | undefined;
 }
 
 /**
@@ -92,8 +97,9 @@ function parseHop(b: Reader): DestinationHop {
   while (b.remaining > 0) {
     const at = b.offset;
     const blob = b.bytes();
+    let parsed: ParsedKey;
     try {
-      parseKeyBlob(blob);
+      parsed = parseKeyBlob(blob);
     } catch (err) {
       if (err instanceof WireFormatError || err instanceof UnsupportedError) {
         throw new ConstraintError(`unreadable key in a destination hop: ${err.message}`, at);
@@ -101,7 +107,7 @@ function parseHop(b: Reader): DestinationHop {
       throw err;
     }
     const isCa = b.u8() !== 0;
-    keys.push({ blob: Uint8Array.from(blob), isCa });
+    keys.push({ blob: Uint8Array.from(blob), isCa, canonical: parsed.kind === 'plain' ? parsed.canonical : undefined });
   }
   return { user, hostname: hostnameRaw === '' ? null : hostnameRaw, keys };
 }
@@ -140,22 +146,61 @@ export function parseDestinationConstraints(contents: Uint8Array): DestinationCo
   return out;
 }
 
-/** match_key_hop: does the bound host key `key` match one of the hop's keys (or a CA that certified it for the hop's hostname)? */
-export function matchKeyHop(key: Uint8Array, hop: DestinationHop, nowSeconds: bigint): boolean {
-  const parsed = tryParseKey(key);
-  if (parsed === null) return false;
+/**
+ * A bound host key as match_key_hop reads it: sshkey_froms' answer, with the canonical blobs
+ * sameKey would compare (its own, or for a certificate its CA key's).
+ */
+type BoundKey =
+  | { readonly kind: 'unreadable' }
+  | { readonly kind: 'key'; readonly blob: Uint8Array; readonly canonical: Uint8Array | undefined }
+  | { readonly kind: 'cert'; readonly cert: SshCertificate; readonly caCanonical: Uint8Array | undefined };
+
+function readBoundKey(blob: Uint8Array): BoundKey {
+  const parsed = tryParseKey(blob);
+  if (parsed === null) return { kind: 'unreadable' };
+  switch (parsed.kind) {
+    case 'plain':
+      return { kind: 'key', blob, canonical: parsed.canonical };
+    case 'opaque':
+      return { kind: 'key', blob, canonical: undefined };
+    case 'cert':
+      return { kind: 'cert', cert: parsed.cert, caCanonical: canonicalPlainKey(parsed.cert.signatureKey) };
+  }
+}
+
+/** A bound host key read at most once for one check, on first use (a check matches it against every rule). */
+type LazyBoundKey = () => BoundKey;
+
+function lazyBoundKey(blob: Uint8Array): LazyBoundKey {
+  let read: BoundKey | undefined;
+  return () => (read ??= readBoundKey(blob));
+}
+
+/** sameKey(blob, k.blob), from canonical forms read beforehand. */
+function sameAsHopKey(blob: Uint8Array, canonical: Uint8Array | undefined, k: HopKey): boolean {
+  if (equalBytes(blob, k.blob)) return true;
+  return canonical !== undefined && k.canonical !== undefined && equalBytes(canonical, k.canonical);
+}
+
+function matchBoundKeyHop(key: BoundKey, hop: DestinationHop, nowSeconds: bigint): boolean {
+  if (key.kind === 'unreadable') return false;
   const hostname = hop.hostname ?? '(ORIGIN)';
   for (const k of hop.keys) {
-    if (parsed.kind !== 'cert') {
-      if (k.isCa || !sameKey(key, k.blob)) continue;
+    if (key.kind === 'key') {
+      if (k.isCa || !sameAsHopKey(key.blob, key.canonical, k)) continue;
       return true;
     }
     if (!k.isCa) continue;
-    if (!sameKey(parsed.cert.signatureKey, k.blob)) continue;
-    if (checkHostCertificate(parsed.cert, hostname, nowSeconds) !== null) continue;
+    if (!sameAsHopKey(key.cert.signatureKey, key.caCanonical, k)) continue;
+    if (checkHostCertificate(key.cert, hostname, nowSeconds) !== null) continue;
     return true;
   }
   return false;
+}
+
+/** match_key_hop: does the bound host key `key` match one of the hop's keys (or a CA that certified it for the hop's hostname)? */
+export function matchKeyHop(key: Uint8Array, hop: DestinationHop, nowSeconds: bigint): boolean {
+  return matchBoundKeyHop(readBoundKey(key), hop, nowSeconds);
 }
 
 /**
@@ -163,9 +208,9 @@ export function matchKeyHop(key: Uint8Array, hop: DestinationHop, nowSeconds: bi
  * the origin, this machine), whose to-hop matches `toKey` (null: any) and whose user pattern
  * matches `user` (null: not checked). Returns its to-hostname ("*" for none), or undefined.
  */
-export function permittedByDestConstraints(
-  fromKey: Uint8Array | null,
-  toKey: Uint8Array | null,
+function permittedByDestConstraints(
+  fromKey: LazyBoundKey | null,
+  toKey: LazyBoundKey | null,
   constraints: readonly DestinationConstraint[],
   user: string | null,
   nowSeconds: bigint,
@@ -173,8 +218,8 @@ export function permittedByDestConstraints(
   for (const d of constraints) {
     if (fromKey === null) {
       if (d.from.hostname !== null || d.from.keys.length !== 0) continue;
-    } else if (!matchKeyHop(fromKey, d.from, nowSeconds)) continue;
-    if (toKey !== null && !matchKeyHop(toKey, d.to, nowSeconds)) continue;
+    } else if (!matchBoundKeyHop(fromKey(), d.from, nowSeconds)) continue;
+    if (toKey !== null && !matchBoundKeyHop(toKey(), d.to, nowSeconds)) continue;
     if (d.to.user !== null && user !== null && !matchPattern(user, d.to.user)) continue;
     return { hostname: d.to.hostname };
   }
@@ -209,9 +254,10 @@ export function identityPermitted(
   const ids = state.bindings;
   if (state.bindAttempted && ids.length === 0) return { ok: false, reason: 'previous session bind failed on socket' };
   if (ids.length === 0) return { ok: true, forwardHostname, lastHostname };
-  let fromKey: Uint8Array | null = null;
+  let fromKey: LazyBoundKey | null = null;
   for (let i = 0; i < ids.length; i++) {
     const hks = ids[i]!;
+    const toKey = lazyBoundKey(hks.hostKey);
     const last = i === ids.length - 1;
     let testUser: string | null = null;
     if (last) {
@@ -220,17 +266,18 @@ export function identityPermitted(
     } else if (!hks.forwarding) {
       return { ok: false, reason: 'tried to forward though signing bind' };
     }
-    const permitted = permittedByDestConstraints(fromKey, hks.hostKey, constraints, testUser, nowSeconds);
+    const permitted = permittedByDestConstraints(fromKey, toKey, constraints, testUser, nowSeconds);
     if (permitted === undefined) {
       return { ok: false, reason: `not permitted for hop ${i + 1} of ${ids.length} (host key ${hks.hostKeyFingerprint})` };
     }
     if (last) lastHostname = permitted.hostname;
     else if (i === 0) forwardHostname = permitted.hostname;
-    fromKey = hks.hostKey;
+    fromKey = toKey;
   }
-  // A key allowed *to* the last host but not *beyond* it stays hidden on a forwarding to it.
+  // A key allowed *to* the last host but not *beyond* it stays hidden on a forwarding to it
+  // (fromKey is now the last hop's host key).
   const last = ids[ids.length - 1]!;
-  if (last.forwarding && user === null && permittedByDestConstraints(last.hostKey, null, constraints, null, nowSeconds) === undefined) {
+  if (last.forwarding && user === null && permittedByDestConstraints(fromKey, null, constraints, null, nowSeconds) === undefined) {
     return { ok: false, reason: 'key permitted at host but not after' };
   }
   return { ok: true, forwardHostname, lastHostname };

@@ -9,7 +9,6 @@ import {
   signReply,
   type OpenPgpKeyEntry,
 } from '../protocol/openpgp-extension.js';
-import { equalBytes } from '../wire/bytes.js';
 import type { CardUsePolicy, ExtensionHandler } from './extension-handler.js';
 import type { RequestContext } from './key-provider.js';
 
@@ -32,11 +31,21 @@ export interface SignatureKeySource {
    */
   listSignatureKeys(ctx: RequestContext): Promise<OpenPgpKeyInfo[]>;
   /**
-   * Signs `digest` (made with `hash`) with the signature key whose v4 fingerprint is
-   * `fingerprint` (PSO:CDS, PW1 81). Returns the raw signature (RSA s, ECDSA r||s, EdDSA R||S),
-   * checked against the public key; null when no plugged card has that key.
+   * The signature key (slot 'signature', as listSignatureKeys lists it) whose v4 fingerprint is
+   * `fingerprint`, on the first plugged card that has it; undefined when none has.
    */
-  signDigest(fingerprint: Uint8Array, hash: SigningHash, digest: Uint8Array, ctx: RequestContext, options?: { readonly purpose?: string }): Promise<Uint8Array | null>;
+  signatureKey(fingerprint: Uint8Array, ctx: RequestContext): Promise<SignatureKey | undefined>;
+}
+
+/** One card's OpenPGP signature key, found once per signature request. */
+export interface SignatureKey {
+  /** The card's ident: its rules (ssh-add -h, --forwarded) say whether it may sign. */
+  readonly ident: string;
+  /**
+   * Signs `digest` (made with `hash`) with this key (PSO:CDS, PW1 81). Returns the raw signature
+   * (RSA s, ECDSA r||s, EdDSA R||S), checked against the public key.
+   */
+  sign(hash: SigningHash, digest: Uint8Array, ctx: RequestContext, options?: { readonly purpose?: string }): Promise<Uint8Array>;
 }
 
 /** The request was well-formed but names something we will not do. */
@@ -77,12 +86,11 @@ export function openPgpExtensions(source: SignatureKeySource, log: Logger): Read
         const fpr = Buffer.from(req.fingerprint).toString('hex').toUpperCase();
         const host = ctx.session?.hostKeyFingerprint;
         ctx.conn.log.debug({ fingerprint: fpr, hash, purpose: req.purpose, host, forwarded: ctx.session?.forwarding }, 'OpenPGP signature requested');
-        // The card's ident decides the rules; listing costs no APDU once the card's keys are read.
-        const key = (await source.listSignatureKeys(ctx)).find((k) => k.slot === 'signature' && equalBytes(k.fingerprint, req.fingerprint));
+        // The card's ident decides the rules; the lookup costs no APDU once the card's keys are read.
+        const key = await source.signatureKey(req.fingerprint, ctx);
         if (key === undefined) throw new SignatureRefusedError(`no plugged card has the OpenPGP signature key ${fpr}`);
         if (!(await policy.maySign(key.ident, req.purpose))) throw new SignatureRefusedError(`card ${key.ident} may not sign for this connection`);
-        const raw = await source.signDigest(req.fingerprint, hash, req.digest, ctx, { purpose: req.purpose });
-        if (raw === null) throw new SignatureRefusedError(`no plugged card has the OpenPGP signature key ${fpr}`);
+        const raw = await key.sign(hash, req.digest, ctx, { purpose: req.purpose });
         ctx.conn.log.info({ fingerprint: fpr, purpose: req.purpose }, 'OpenPGP signature made');
         return signReply(raw);
       }),

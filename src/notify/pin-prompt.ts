@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { AgentError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
-import { copySecretBytes, Secret } from '../secret.js';
-import { askpassProgram, DEFAULT_ASKPASS_PATHS } from './confirm.js';
+import { Secret } from '../secret.js';
+import { askpassProgram, DEFAULT_ASKPASS_PATHS, runAskpass } from './askpass.js';
 import { assuanEscape, DEFAULT_PINENTRY_PATHS, findPinentry, PinentryError, PinentrySession } from './pinentry.js';
 import { triesLeft } from '../card/iso7816/status.js';
 
@@ -230,7 +229,7 @@ export class UserPinPrompt implements PinPrompt {
     let error = '';
     for (let attempt = 1; ; attempt++) {
       const text = `${PROMPT_TITLE}: ${description}${error === '' ? '' : `\n${error}`}\nPIN:`;
-      const answer = await runAskpass(program, text, this.env, this.timeoutMs, undefined);
+      const answer = await askpassLine(program, text, this.env, this.timeoutMs, 'passphrase');
       if (answer === 'cancelled') return answer;
       const pin = new Secret(answer);
       answer.fill(0);
@@ -239,7 +238,7 @@ export class UserPinPrompt implements PinPrompt {
         return {
           pin,
           store: await this.storeChoice(req, async () => {
-            const yes = await runAskpass(program, `Keep the PIN of card ${req.ident} in the keychain?`, this.env, this.timeoutMs, 'confirm');
+            const yes = await askpassLine(program, `Keep the PIN of card ${req.ident} in the keychain?`, this.env, this.timeoutMs, 'confirm');
             if (yes === 'cancelled') return false;
             const reply = new TextDecoder().decode(yes).trim().toLowerCase();
             yes.fill(0);
@@ -277,55 +276,12 @@ function pinentryOptions(env: NodeJS.ProcessEnv): Array<[string, string]> {
 }
 
 /**
- * Runs `$SSH_ASKPASS text` as OpenSSH's read_passphrase() does (SSH_ASKPASS_PROMPT=confirm for
- * a yes/no question, unset for a passphrase) and returns its first line as bytes (the caller
- * wipes them), or 'cancelled' when it exits non-zero, is killed, or times out.
+ * Runs `$SSH_ASKPASS text` (runAskpass: SSH_ASKPASS_PROMPT=confirm for a yes/no question, unset
+ * for a PIN) and returns its first line as bytes (the caller wipes them), or 'cancelled' when it
+ * exits non-zero, is killed, or times out; PinPromptError when it cannot be run.
  */
-function runAskpass(program: string, text: string, env: NodeJS.ProcessEnv, timeoutMs: number, promptKind: 'confirm' | undefined): Promise<Uint8Array | 'cancelled'> {
-  return new Promise((resolve, reject) => {
-    const childEnv: NodeJS.ProcessEnv = { ...env };
-    if (promptKind === undefined) delete childEnv['SSH_ASKPASS_PROMPT'];
-    else childEnv['SSH_ASKPASS_PROMPT'] = promptKind;
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(program, [text], { env: childEnv, stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch (err) {
-      reject(new PinPromptError(`SSH_ASKPASS (${program}) could not be run: ${(err as Error).message}`, { cause: err }));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const wipe = (): void => {
-      for (const c of chunks) c.fill(0);
-    };
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    timer.unref();
-    child.stdout!.on('data', (c: Buffer) => {
-      if (size < 4096) {
-        chunks.push(c);
-        size += c.length;
-      } else c.fill(0);
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      wipe();
-      reject(new PinPromptError(`SSH_ASKPASS (${program}) could not be run: ${err.message}`, { cause: err }));
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        wipe();
-        resolve('cancelled');
-        return;
-      }
-      const all = Buffer.concat(chunks);
-      wipe();
-      let end = all.indexOf(0x0a);
-      if (end < 0) end = all.length;
-      if (end > 0 && all[end - 1] === 0x0d) end--;
-      const line = copySecretBytes(all.subarray(0, end));
-      all.fill(0);
-      resolve(line);
-    });
-  });
+async function askpassLine(program: string, text: string, env: NodeJS.ProcessEnv, timeoutMs: number, prompt: 'confirm' | 'passphrase'): Promise<Uint8Array | 'cancelled'> {
+  const result = await runAskpass(program, text, { env, timeoutMs, prompt });
+  if (result.kind === 'not-run') throw new PinPromptError(`SSH_ASKPASS (${program}) could not be run: ${result.error.message}`, { cause: result.error });
+  return result.kind === 'answered' ? result.line : 'cancelled';
 }

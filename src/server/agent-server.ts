@@ -7,7 +7,7 @@ import { getLogger, type Logger } from '../log.js';
 import { NativeUnavailableError } from '../os/ffi.js';
 import { peerAllowed, peerCredentials, programName, socketFd, type PeerCredentials } from '../os/peer-credentials.js';
 import { AgentConnection, ByteBudget } from './connection.js';
-import { openFileLimit } from './fd-limit.js';
+import { OpenFileLimitWatch } from './fd-limit.js';
 import type { FrameHandler, PeerInfo } from './frame-handler.js';
 import { AGENT_MAX_LEN } from './framing.js';
 import { describeAddress, type ListenAddress } from './listen-address.js';
@@ -34,7 +34,10 @@ export interface AgentServerOptions {
   readonly peerOf?: (socket: Socket) => PeerCredentials | undefined;
   /** The uid peers must have (besides root); default our effective uid. */
   readonly uid?: number;
-  /** RLIMIT_NOFILE (default: read from the OS); connections stop FD_RESERVE below it. */
+  /**
+   * RLIMIT_NOFILE (default: read from the OS); connections stop FD_RESERVE below it. Asked when
+   * the server is made, then as OpenFileLimitWatch says (more connections open, or seconds later).
+   */
   readonly fdLimit?: () => number | undefined;
 }
 
@@ -66,9 +69,7 @@ export class AgentServer {
   readonly #budget: ByteBudget;
   readonly #peerOf: (socket: Socket) => PeerCredentials | undefined;
   readonly #uid: number | undefined;
-  readonly #fdLimit: () => number | undefined;
-  /** The last RLIMIT_NOFILE read. */
-  #knownFdLimit: number | undefined;
+  readonly #fdLimit: OpenFileLimitWatch;
   /** Connections turned away since the last accepted one, by reason (logged once per episode). */
   #refusedRun: { reason: string; count: number } | undefined;
 
@@ -81,8 +82,7 @@ export class AgentServer {
     this.#budget = new ByteBudget(options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
     this.#peerOf = options.peerOf ?? ((socket) => this.#kernelPeer(socket));
     this.#uid = options.uid ?? process.geteuid?.();
-    this.#fdLimit = options.fdLimit ?? (() => openFileLimit());
-    this.#knownFdLimit = this.#fdLimit();
+    this.#fdLimit = new OpenFileLimitWatch(options.fdLimit);
   }
 
   /** Where the server listens (after listen()). */
@@ -164,7 +164,7 @@ export class AgentServer {
     if (this.#connections.size >= Math.min(this.#maxConnections, fdMax)) {
       const limit =
         fdMax < this.#maxConnections
-          ? `${fdMax} connections open, all the file descriptor limit allows (ulimit -n ${this.#knownFdLimit})`
+          ? `${fdMax} connections open, all the file descriptor limit allows (ulimit -n ${this.#fdLimit.known})`
           : `${this.#maxConnections} connections open (the limit)`;
       if (!this.#evictStalled(limit)) {
         socket.destroy();
@@ -229,12 +229,12 @@ export class AgentServer {
   #evictions = 0;
 
   /**
-   * How many connections RLIMIT_NOFILE leaves room for. Read at every accept (a read of
-   * /proc/self/limits, some microseconds), so a limit lowered at run time (prlimit) counts too.
+   * How many connections RLIMIT_NOFILE leaves room for. Asked at every accept; read again (on
+   * Linux /proc/self/limits) only as connections grow or after a few seconds, so a limit lowered
+   * at run time (prlimit) still counts before it is reached.
    */
   #fdConnectionLimit(): number {
-    this.#knownFdLimit = this.#fdLimit() ?? this.#knownFdLimit;
-    const limit = this.#knownFdLimit;
+    const limit = this.#fdLimit.current(this.#connections.size);
     return limit === undefined ? Number.POSITIVE_INFINITY : Math.max(1, limit - FD_RESERVE);
   }
 

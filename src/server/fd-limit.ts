@@ -44,3 +44,44 @@ export function openFileLimit(limitsPath = '/proc/self/limits'): number | undefi
   }
   return undefined;
 }
+
+/** How old a read of the limit may get before the server reads it again: only prlimit(1) from outside changes it (the agent never calls setrlimit). */
+export const FD_LIMIT_MAX_AGE_MS = 5000;
+
+/**
+ * RLIMIT_NOFILE as the server asks for it at every accept, without reading /proc/self/limits
+ * each time: read when created, then again only when more connections are open than at the last
+ * read (the limit matters as they grow, so one lowered by prlimit counts before it is reached) or
+ * when the last read is FD_LIMIT_MAX_AGE_MS old (a timestamp, no timer). A read that fails keeps
+ * the last limit known.
+ */
+export class OpenFileLimitWatch {
+  readonly #read: () => number | undefined;
+  readonly #now: () => number;
+  #limit: number | undefined;
+  #readAt: number;
+  #connectionsAtRead = 0;
+
+  constructor(read: () => number | undefined = () => openFileLimit(), now: () => number = () => performance.now()) {
+    this.#read = read;
+    this.#now = now;
+    this.#limit = read();
+    this.#readAt = now();
+  }
+
+  /** The limit last known. */
+  get known(): number | undefined {
+    return this.#limit;
+  }
+
+  /** The limit, with `connections` open now. */
+  current(connections: number): number | undefined {
+    const now = this.#now();
+    if (connections > this.#connectionsAtRead || now - this.#readAt >= FD_LIMIT_MAX_AGE_MS) {
+      this.#limit = this.#read() ?? this.#limit;
+      this.#readAt = now;
+      this.#connectionsAtRead = connections;
+    }
+    return this.#limit;
+  }
+}

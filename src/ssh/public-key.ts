@@ -100,7 +100,7 @@ export function signingPublicKey(blob: Uint8Array): SshPublicKey {
 }
 
 /** A plain key's canonical blob (its fields re-encoded), or undefined for what is not one (certificates, unknown types, malformed blobs). */
-function canonicalPlainKey(blob: Uint8Array): Uint8Array | undefined {
+export function canonicalPlainKey(blob: Uint8Array): Uint8Array | undefined {
   try {
     return encodePublicKey(parsePublicKey(blob));
   } catch (err) {

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent/agent.js';
 import { ForwardingPolicy } from '../../src/agent/forwarding-policy.js';
-import { openPgpExtensions, type OpenPgpKeyInfo, type SignatureKeySource, type SigningHash } from '../../src/agent/openpgp-signing.js';
+import { openPgpExtensions, type OpenPgpKeyInfo, type SignatureKey, type SignatureKeySource, type SigningHash } from '../../src/agent/openpgp-signing.js';
 import type { Constraint, KeyProvider, RequestContext } from '../../src/agent/key-provider.js';
 import type { Request } from '../../src/protocol/messages.js';
 import { decodeKeysReply, keysRequest, signRequest } from '../../src/protocol/openpgp-extension.js';
@@ -333,10 +333,15 @@ describe('Agent: the OpenPGP extensions follow ssh-add -h and --forwarded', () =
         { ident: IDENT, slot: 'authentication', fingerprint: OTHER_FPR, created: 1_700_000_000, parts: { algorithm: 22, oid: Uint8Array.of(0x2b, 6, 1, 4, 1, 0xda, 0x47, 0x0f, 1), point: new Uint8Array(33).fill(0x40, 0, 1) } },
       ];
     }
-    async signDigest(fingerprint: Uint8Array, _hash: SigningHash, _digest: Uint8Array, _ctx: RequestContext, options?: { readonly purpose?: string }): Promise<Uint8Array | null> {
-      if (!Buffer.from(fingerprint).equals(Buffer.from(FPR))) return null;
-      this.signed.push({ purpose: options?.purpose });
-      return new Uint8Array(64).fill(7);
+    async signatureKey(fingerprint: Uint8Array): Promise<SignatureKey | undefined> {
+      if (!Buffer.from(fingerprint).equals(Buffer.from(FPR))) return undefined;
+      return {
+        ident: IDENT,
+        sign: async (_hash: SigningHash, _digest: Uint8Array, _ctx: RequestContext, options?: { readonly purpose?: string }) => {
+          this.signed.push({ purpose: options?.purpose });
+          return new Uint8Array(64).fill(7);
+        },
+      };
     }
   }
 

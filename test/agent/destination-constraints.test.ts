@@ -93,15 +93,15 @@ describe('restrict-destination-v00@openssh.com parsing (parse_dest_constraint)',
     const hostb = parseAuthorizedKey(known[1]!.split(' ').slice(1).join(' ')).keyBlob;
     const ca = parseAuthorizedKey(readFileSync(join(FIXTURES, 'ca.pub'), 'utf8')).keyBlob;
     const [d0, d1, d2] = checked.destinations!;
-    expect(d0!.to.keys).toEqual([{ blob: hosta, isCa: false }]);
-    expect(d1!.from.keys).toEqual([{ blob: hosta, isCa: false }]);
+    expect(d0!.to.keys).toMatchObject([{ blob: hosta, isCa: false }]);
+    expect(d1!.from.keys).toMatchObject([{ blob: hosta, isCa: false }]);
     expect(d1!.to).toMatchObject({ user: 'git*', hostname: 'hostb', keys: [{ blob: hostb, isCa: false }] });
-    expect(d2!.to.keys).toEqual([{ blob: ca, isCa: true }]);
+    expect(d2!.to.keys).toMatchObject([{ blob: ca, isCa: true }]);
   });
 
   it('reads several keys per hop, users and CA flags', () => {
     const [d] = rules(constraint({ host: 'a', keys: [{ blob: A }] }, { user: 'git', host: 'b', keys: [{ blob: B }, { blob: C, ca: true }] }));
-    expect(d).toEqual({
+    expect(d).toMatchObject({
       from: { user: null, hostname: 'a', keys: [{ blob: A, isCa: false }] },
       to: { user: 'git', hostname: 'b', keys: [{ blob: B, isCa: false }, { blob: C, isCa: true }] },
     });
@@ -243,6 +243,30 @@ describe('identity_permitted over hop chains', () => {
     });
   });
 
+  it('compares host keys as sshkey_equal does, from keys the rule holds since it was added', () => {
+    // An RSA host key written twice: canonical mpints, and with a needless 00 before e.
+    const { n, e } = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+    const mpint = (b64url: string, pad: boolean): Buffer => {
+      const bytes = Buffer.from(b64url, 'base64url');
+      return str(Buffer.concat([pad || (bytes[0]! & 0x80) !== 0 ? Buffer.of(0) : Buffer.alloc(0), bytes]));
+    };
+    const rsa = (pad: boolean): Uint8Array => new Uint8Array(Buffer.concat([str('ssh-rsa'), mpint(e!, pad), mpint(n!, false)]));
+    const canonical = rsa(false);
+    const padded = rsa(true);
+    expect(Buffer.from(padded).equals(Buffer.from(canonical))).toBe(false);
+    const contents = restrict(constraint({}, { host: 'r', keys: [{ blob: padded }] }), constraint({}, { host: 'c', keys: [{ blob: C, ca: true }] }));
+    const padRule = parseDestinationConstraints(contents);
+    const canonRule = rules(constraint({}, { host: 'r', keys: [{ blob: canonical }] }));
+    // The request's bytes are reused by the next request: the rule does not read them again.
+    contents.fill(0);
+    expect(identityPermitted(padRule, state(binding(canonical, false)), 'root')).toMatchObject({ ok: true, lastHostname: 'r' });
+    expect(identityPermitted(padRule, state(binding(padded, false)), 'root')).toMatchObject({ ok: true, lastHostname: 'r' });
+    expect(identityPermitted(canonRule, state(binding(padded, false)), 'root')).toMatchObject({ ok: true, lastHostname: 'r' });
+    // A CA entry is no host key, and another key is another key.
+    expect(identityPermitted(padRule, state(binding(C, false)), 'root').ok).toBe(false);
+    expect(identityPermitted(canonRule, state(binding(A, false)), 'root').ok).toBe(false);
+  });
+
   it('checks the user pattern at the last hop only', () => {
     const git = rules(constraint({}, { user: 'git*', host: 'a', keys: [{ blob: A }] }));
     expect(identityPermitted(git, state(binding(A, false)), 'gitlab').ok).toBe(true);
@@ -269,7 +293,7 @@ describe('host certificates in destination constraints (match_key_hop, sshkey_ce
       };
       const caBlob = parseAuthorizedKey(readFileSync(join(dir, 'ca.pub'), 'utf8')).keyBlob;
       const now = BigInt(Math.floor(Date.now() / 1000));
-      const hopFor = (hostname: string, isCa = true) => ({ user: null, hostname, keys: [{ blob: caBlob, isCa }] });
+      const hopFor = (hostname: string, isCa = true) => rules(constraint({}, { host: hostname, keys: [{ blob: caBlob, ca: isCa }] }))[0]!.to;
       expect(matchKeyHop(cert('web.example.test'), hopFor('web.example.test'), now)).toBe(true);
       expect(matchKeyHop(cert('web.example.test,alias'), hopFor('alias'), now)).toBe(true);
       expect(matchKeyHop(cert('web.example.test'), hopFor('db.example.test'), now)).toBe(false);

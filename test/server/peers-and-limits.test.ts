@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { peerAllowed, peerCredentials, programName, socketFd } from '../../src/os/peer-credentials.js';
 import { AgentServer, FD_RESERVE, type AgentServerOptions } from '../../src/server/agent-server.js';
-import { openFileLimit } from '../../src/server/fd-limit.js';
+import { FD_LIMIT_MAX_AGE_MS, OpenFileLimitWatch, openFileLimit } from '../../src/server/fd-limit.js';
 import type { ConnectionContext, FrameHandler } from '../../src/server/frame-handler.js';
 import { RawClient, memoryLogger, privateTempDir } from './helpers.js';
 
@@ -173,7 +173,7 @@ describe('limits', () => {
     expect(await c.waitForReplies(1)).toEqual([Uint8Array.of(0xee)]);
   });
 
-  it('stays FD_RESERVE below RLIMIT_NOFILE, read at every accept', async () => {
+  it('stays FD_RESERVE below RLIMIT_NOFILE, read again as connections grow', async () => {
     let limit = 1000;
     let reads = 0;
     const { lines, connect } = await start({
@@ -202,5 +202,53 @@ describe('openFileLimit', () => {
     const soft = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
     expect(openFileLimit()).toBe(soft);
     expect(openFileLimit('/nonexistent')).toBeUndefined();
+  });
+});
+
+describe('OpenFileLimitWatch', () => {
+  /** A limit that prlimit may change, counting its reads, on a clock the test moves. */
+  function watched() {
+    const os = { limit: 1024 as number | undefined, reads: 0, now: 100 };
+    const watch = new OpenFileLimitWatch(
+      () => {
+        os.reads++;
+        return os.limit;
+      },
+      () => os.now,
+    );
+    return { os, watch };
+  }
+
+  it('reads once when made; while no more connections are open, not again for a few seconds', () => {
+    const { os, watch } = watched();
+    expect(os.reads).toBe(1);
+    os.limit = 64; // prlimit from outside
+    for (let i = 0; i < 5; i++) expect(watch.current(0)).toBe(1024);
+    os.now += FD_LIMIT_MAX_AGE_MS - 1;
+    expect(watch.current(0)).toBe(1024);
+    expect(os.reads).toBe(1);
+    os.now += 1;
+    expect(watch.current(0)).toBe(64);
+    expect(watch.known).toBe(64);
+    expect(os.reads).toBe(2);
+  });
+
+  it('reads again whenever more connections are open than at the last read', () => {
+    const { os, watch } = watched();
+    expect(watch.current(3)).toBe(1024);
+    os.limit = 64;
+    expect(watch.current(3)).toBe(1024);
+    expect(watch.current(2)).toBe(1024);
+    expect(watch.current(4)).toBe(64);
+    expect(os.reads).toBe(3);
+  });
+
+  it('keeps the last limit known when a read fails', () => {
+    const { os, watch } = watched();
+    os.limit = undefined;
+    expect(watch.current(1)).toBe(1024);
+    os.now += FD_LIMIT_MAX_AGE_MS;
+    expect(watch.current(1)).toBe(1024);
+    expect(os.reads).toBe(3);
   });
 });
