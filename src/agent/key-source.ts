@@ -4,7 +4,7 @@ import { PcscConnection } from '../card/pcsc/pcsc-connection.js';
 import { PcscMonitor } from '../card/pcsc/pcsc-monitor.js';
 import { getLogger, type Logger } from '../log.js';
 import { askpassConfirm } from '../notify/askpass-confirm.js';
-import { askpassProgram } from '../notify/confirm.js';
+import { askpassProgram } from '../notify/askpass.js';
 import { UserPinPrompt } from '../notify/pin-prompt.js';
 import { DesktopNotifier, LogOnlyNotifier } from '../notify/notifier.js';
 import { CardStateConfig, cardStateConfigPath } from '../pins/card-state-config.js';

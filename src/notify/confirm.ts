@@ -1,9 +1,6 @@
 import { getLogger, type Logger } from '../log.js';
 import { askpassProgram, runAskpass } from './askpass.js';
 
-// askpassProgram was first defined here, and src/agent imports it from here.
-export { askpassProgram } from './askpass.js';
-
 export const DEFAULT_CONFIRM_TIMEOUT_MS = 60_000;
 
 export interface ConfirmOptions {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { askpassProgram, confirm } from '../../src/notify/confirm.js';
+import { askpassProgram } from '../../src/notify/askpass.js';
+import { confirm } from '../../src/notify/confirm.js';
 
 const log = pino({ level: 'silent' });
 
