@@ -485,17 +485,22 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
     return keys;
   }
 
+  /** The card's OpenPGP keys, or undefined (logged) when they cannot be read. */
+  private async readableCardKeys(session: CardSession): Promise<CardOpenPgpKeys | undefined> {
+    try {
+      return await this.cardKeys(session);
+    } catch (err) {
+      this.opts.log.warn({ ident: session.ident, err: (err as Error).message }, 'could not read the OpenPGP keys of the card');
+      return undefined;
+    }
+  }
+
   /** SignatureKeySource: every plugged card's OpenPGP keys, with their stored fingerprints and times. */
   async listSignatureKeys(_ctx: RequestContext): Promise<OpenPgpKeyInfo[]> {
     const out: OpenPgpKeyInfo[] = [];
     for (const session of this.opts.cards.list()) {
-      let keys: CardOpenPgpKeys;
-      try {
-        keys = await this.cardKeys(session);
-      } catch (err) {
-        this.opts.log.warn({ ident: session.ident, err: (err as Error).message }, 'could not read the OpenPGP keys of the card');
-        continue;
-      }
+      const keys = await this.readableCardKeys(session);
+      if (keys === undefined) continue;
       for (const slot of ['sig', 'dec', 'aut'] as const) {
         const k = keys[slot];
         if (k === undefined || k.created === 0) continue;
@@ -511,13 +516,8 @@ export class CardKeyProvider implements KeyProvider, SignatureKeySource {
    */
   async signatureKey(fingerprint: Uint8Array, _ctx: RequestContext): Promise<SignatureKey | undefined> {
     for (const session of this.opts.cards.list()) {
-      let keys: CardOpenPgpKeys;
-      try {
-        keys = await this.cardKeys(session);
-      } catch (err) {
-        this.opts.log.warn({ ident: session.ident, err: (err as Error).message }, 'could not read the OpenPGP keys of the card');
-        continue;
-      }
+      const keys = await this.readableCardKeys(session);
+      if (keys === undefined) continue;
       const key = keys.sig;
       if (key === undefined || key.created === 0 || !equalBytes(key.fingerprint, fingerprint)) continue;
       const oneSignature = keys.pw1ValidForOneSignature;
