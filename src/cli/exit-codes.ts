@@ -1,4 +1,17 @@
-import { AgentError } from '../errors.js';
+import {
+  AgentError,
+  AlreadyRunningError,
+  CardBusyError,
+  CardRemovedError,
+  CardStatusError,
+  CardUnavailableError,
+  ConfigError,
+  KeychainError,
+  PinBlockedError,
+  PinIncorrectError,
+  PinRequiredError,
+  UnsupportedError,
+} from '../errors.js';
 
 /** Process exit codes, one per family of failure. */
 export const EXIT = {
@@ -19,19 +32,31 @@ export const EXIT = {
   INTERNAL: 70,
 } as const;
 
-const BY_CODE: Readonly<Record<string, number>> = {
-  E_CONFIG: EXIT.USAGE,
-  E_ALREADY_RUNNING: EXIT.ALREADY_RUNNING,
-  E_CARD_UNAVAILABLE: EXIT.CARD,
-  E_CARD_REMOVED: EXIT.CARD,
-  E_CARD_BUSY: EXIT.CARD,
-  E_CARD_STATUS: EXIT.CARD,
-  E_UNSUPPORTED: EXIT.CARD,
-  E_PIN_INCORRECT: EXIT.PIN,
-  E_PIN_BLOCKED: EXIT.PIN,
-  E_PIN_REQUIRED: EXIT.PIN,
-  E_KEYCHAIN: EXIT.KEYCHAIN,
-};
+type ErrorClass = abstract new (...args: never[]) => AgentError;
+
+/** An error of one of these classes (or a subclass) ends with that code. */
+const BY_CLASS: ReadonlyArray<readonly [ErrorClass, number]> = [
+  [ConfigError, EXIT.USAGE],
+  [AlreadyRunningError, EXIT.ALREADY_RUNNING],
+  [CardRemovedError, EXIT.CARD],
+  [CardBusyError, EXIT.CARD],
+  [UnsupportedError, EXIT.CARD],
+  [PinIncorrectError, EXIT.PIN],
+  [PinBlockedError, EXIT.PIN],
+  [PinRequiredError, EXIT.PIN],
+  [KeychainError, EXIT.KEYCHAIN],
+];
+
+/**
+ * These two end with CARD only as themselves: their other subclasses (CardResetError,
+ * PcscError, PcscTimeoutError, AgentUnreachableError; PinRejectedError, the status-word errors
+ * such as SecurityStatusNotSatisfiedError) have their own codes and end with FAILURE, as any
+ * other AgentError.
+ */
+const EXACTLY: ReadonlyMap<ErrorClass, number> = new Map<ErrorClass, number>([
+  [CardUnavailableError, EXIT.CARD],
+  [CardStatusError, EXIT.CARD],
+]);
 
 /** An error from a system call (EACCES from mkdir, EADDRINUSE from listen): expected, not a bug. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
@@ -40,7 +65,9 @@ function isSystemError(err: unknown): err is NodeJS.ErrnoException {
 
 /** The exit code for an error that ended the program. */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof AgentError) return BY_CODE[err.code] ?? EXIT.FAILURE;
+  if (err instanceof AgentError) {
+    return BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? EXACTLY.get(err.constructor as ErrorClass) ?? EXIT.FAILURE;
+  }
   if (isSystemError(err)) return EXIT.FAILURE;
   return EXIT.INTERNAL;
 }

@@ -55,8 +55,15 @@ export class MemoryPinStore implements PinStore {
 
   /** Seconds left for a PIN with a lifetime; undefined without one or when none is held. */
   secondsLeft(ident: string): number | undefined {
+    const left = this.remaining(ident);
+    return left === 'until-deleted' ? undefined : left;
+  }
+
+  /** How long the card's PIN stays: seconds left, 'until-deleted' (no lifetime), or undefined when none is held. */
+  remaining(ident: string): number | 'until-deleted' | undefined {
     const e = this.live(normalizeIdent(ident));
-    return e?.expiresAt === undefined ? undefined : Math.max(0, (e.expiresAt - this.now()) / 1000);
+    if (e === undefined) return undefined;
+    return e.expiresAt === undefined ? 'until-deleted' : Math.max(0, (e.expiresAt - this.now()) / 1000);
   }
 
   /** The cards a PIN is held for now. */

@@ -86,8 +86,6 @@ export class PinRegistry {
   private readonly bad = new Set<string>();
   /** ident → why the keychain copy could not be removed. */
   private readonly stale = new Map<string, string>();
-  /** Cards whose memory PIN is meant for the agent's life (no keychain / not stored). */
-  private readonly untilExit = new Set<string>();
   private readonly log: Logger;
   private readonly notifier: Notifier | undefined;
 
@@ -137,7 +135,6 @@ export class PinRegistry {
     }
     if (opts.lifetimeSeconds !== undefined) {
       await this.memory.set(key, pin, opts.lifetimeSeconds);
-      this.untilExit.delete(key);
       // A lifetime means "forget it after that": a stored copy would outlive it.
       const failed = await this.deleteStored(key);
       if (failed !== undefined) this.log.warn({ ident: key, err: failed.message }, 'could not remove an older stored PIN; it will not be read again until the next ssh-add -s');
@@ -152,7 +149,6 @@ export class PinRegistry {
         return 'memory-until-exit';
       }
       await this.memory.delete(key);
-      this.untilExit.delete(key);
       return where;
     } catch (err) {
       if (!(err instanceof KeychainError)) throw err;
@@ -169,9 +165,9 @@ export class PinRegistry {
     await this.keepUntilExit(normalizeIdent(ident), pin);
   }
 
+  /** A memory PIN without a lifetime is one kept for the agent's life: status() tells them apart by that. */
   private async keepUntilExit(key: string, pin: Secret): Promise<void> {
     await this.memory.set(key, pin);
-    this.untilExit.add(key);
   }
 
   /**
@@ -183,7 +179,6 @@ export class PinRegistry {
     const key = normalizeIdent(ident);
     this.bad.add(key);
     await this.memory.delete(key);
-    this.untilExit.delete(key);
     try {
       await this.persistent.delete(key);
     } catch (err) {
@@ -204,7 +199,6 @@ export class PinRegistry {
     const key = normalizeIdent(ident);
     this.bad.delete(key);
     await this.memory.delete(key);
-    this.untilExit.delete(key);
     const failed = await this.deleteStored(key);
     if (failed !== undefined) throw new KeychainError(`the PIN was forgotten by the agent, but the stored copy could not be deleted: ${failed.message}`, { cause: failed });
   }
@@ -228,7 +222,6 @@ export class PinRegistry {
   forgetAllMemory(): string[] {
     const idents = this.memory.idents();
     this.memory.clear();
-    this.untilExit.clear();
     return idents;
   }
 
@@ -240,10 +233,9 @@ export class PinRegistry {
     const key = normalizeIdent(ident);
     const staleKeychainCopy = this.stale.get(key);
     if (this.bad.has(key)) return { location: 'known-bad', staleKeychainCopy };
-    if (this.memory.has(key)) {
-      if (this.untilExit.has(key)) return { location: 'memory-until-exit', staleKeychainCopy };
-      return { location: 'memory', secondsLeft: this.memory.secondsLeft(key), staleKeychainCopy };
-    }
+    const left = this.memory.remaining(key);
+    if (left === 'until-deleted') return { location: 'memory-until-exit', staleKeychainCopy };
+    if (left !== undefined) return { location: 'memory', secondsLeft: left, staleKeychainCopy };
     if (staleKeychainCopy !== undefined) return { location: 'none', staleKeychainCopy };
     try {
       if (isLocating(this.persistent)) return { location: await this.persistent.location(key) };
@@ -258,6 +250,5 @@ export class PinRegistry {
   /** Agent shutdown: wipes the memory PINs. */
   close(): void {
     this.memory.clear();
-    this.untilExit.clear();
   }
 }

@@ -14,17 +14,6 @@
 
 import { triesLeft } from '../card/iso7816/status.js';
 
-/** Status words VERIFY answers with (ISO 7816-4 §5.1.3, OpenPGP card 3.4.1 §7.2.2). */
-export const VERIFY_SW = {
-  OK: 0x9000,
-  /** 63Cx: wrong PIN, x tries left. */
-  WRONG_PIN_MASK: 0xfff0,
-  WRONG_PIN: 0x63c0,
-  /** Some cards (e.g. YubiKey NEO, older Gnuk) answer a wrong PIN with 6982 and no counter. */
-  SECURITY_STATUS_NOT_SATISFIED: 0x6982,
-  AUTH_METHOD_BLOCKED: 0x6983,
-} as const;
-
 /** Below this many tries a stored PIN is not sent. */
 export const MIN_RETRIES_FOR_STORED_PIN = 2;
 
@@ -79,41 +68,4 @@ export function decideStoredPin(input: { ident: string; hasPin: boolean; knownBa
   if (!input.hasPin) return { action: 'refuse', reason: 'no-pin', title: 'PIN needed', message: pinNeededMessage(ident) };
   if (retries < MIN_RETRIES_FOR_STORED_PIN) return { action: 'refuse', reason: 'last-try', title: 'PIN not sent', message: lastTryMessage(ident, retries) };
   return { action: 'verify' };
-}
-
-/** May a PIN the user just typed (ssh-add -s) be sent? Any try left will do; a blocked card, no. */
-export function decideTypedPin(input: { ident: string; retries: number }): StoredPinDecision {
-  if (input.retries <= 0) return { action: 'refuse', reason: 'blocked', title: 'Card blocked', message: blockedMessage(input.ident) };
-  return { action: 'verify' };
-}
-
-export type VerifyOutcome =
-  | { readonly kind: 'ok' }
-  | {
-      readonly kind: 'wrong-pin';
-      /** undefined when the card answered 6982 without a counter: read DO C4 to know. */
-      readonly retriesLeft: number | undefined;
-      /** Remove the PIN from the keychain and memory, and mark the card bad. */
-      readonly forgetPin: boolean;
-      readonly title: string;
-      readonly message: string;
-    }
-  | { readonly kind: 'blocked'; readonly forgetPin: boolean; readonly title: string; readonly message: string }
-  | { readonly kind: 'other'; readonly sw: number };
-
-/** What a VERIFY status word means for the PIN that was sent, and what to tell the user. */
-export function verifyOutcome(input: { ident: string; sw: number; origin: PinOrigin }): VerifyOutcome {
-  const { ident, sw, origin } = input;
-  if (sw === VERIFY_SW.OK) return { kind: 'ok' };
-  const stored = origin === 'stored';
-  if ((sw & VERIFY_SW.WRONG_PIN_MASK) === VERIFY_SW.WRONG_PIN) {
-    const retriesLeft = sw & 0x0f;
-    if (retriesLeft === 0) return { kind: 'blocked', forgetPin: stored, title: 'Card blocked', message: blockedMessage(ident) };
-    return { kind: 'wrong-pin', retriesLeft, forgetPin: stored, title: 'Wrong PIN', message: wrongPinMessage(ident, retriesLeft, origin) };
-  }
-  if (sw === VERIFY_SW.SECURITY_STATUS_NOT_SATISFIED) {
-    return { kind: 'wrong-pin', retriesLeft: undefined, forgetPin: stored, title: 'Wrong PIN', message: wrongPinMessage(ident, undefined, origin) };
-  }
-  if (sw === VERIFY_SW.AUTH_METHOD_BLOCKED) return { kind: 'blocked', forgetPin: stored, title: 'Card blocked', message: blockedMessage(ident) };
-  return { kind: 'other', sw };
 }

@@ -1,14 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT, errorMessage, exitCodeFor } from '../../src/cli/exit-codes.js';
+import { PcscError, PcscTimeoutError } from '../../src/card/pcsc/pcsc-errors.js';
 import {
   AgentError,
   AlreadyRunningError,
+  CardBusyError,
+  CardRemovedError,
+  CardResetError,
+  CardStatusError,
   CardUnavailableError,
+  ConditionsOfUseError,
   ConfigError,
+  ForeignApplicationError,
   KeychainError,
   PinBlockedError,
+  PinIncorrectError,
+  PinRejectedError,
+  PinRequiredError,
+  ReferencedDataNotFoundError,
+  SecurityIssueError,
+  SecurityStatusNotSatisfiedError,
+  TouchTimeoutError,
+  UnsupportedError,
   WireFormatError,
 } from '../../src/errors.js';
+import { AgentUnreachableError } from '../../src/gpg/agent-client.js';
+import { DBusError } from '../../src/pins/dbus/connection.js';
 
 describe('exit codes', () => {
   it('maps error families to distinct non-zero codes', () => {
@@ -24,6 +41,39 @@ describe('exit codes', () => {
     expect(exitCodeFor(eacces)).toBe(EXIT.FAILURE);
     const codes = Object.values(EXIT).filter((c) => c !== 0);
     expect(new Set(codes).size).toBe(codes.length);
+  });
+
+  it('gives every error class its exit code, subclasses included', () => {
+    const cases: Array<[AgentError, number]> = [
+      [new ConfigError('x'), EXIT.USAGE],
+      [new AlreadyRunningError('x'), EXIT.ALREADY_RUNNING],
+      [new CardUnavailableError('x'), EXIT.CARD],
+      [new CardRemovedError('x'), EXIT.CARD],
+      [new CardBusyError('x'), EXIT.CARD],
+      [new CardStatusError('x', 0x6a80), EXIT.CARD],
+      [new UnsupportedError('x'), EXIT.CARD],
+      [new PinIncorrectError('x', 0x63c2, 2), EXIT.PIN],
+      [new PinBlockedError('x', 0x6983), EXIT.PIN],
+      [new PinRequiredError('x'), EXIT.PIN],
+      [new KeychainError('x'), EXIT.KEYCHAIN],
+      // Subclasses of the card families above that have always ended with FAILURE.
+      [new CardResetError('x'), EXIT.FAILURE],
+      [new PcscError('SCardConnect', 0x80100069), EXIT.FAILURE],
+      [new PcscTimeoutError('SCardTransmit', 'transmit', 5000), EXIT.FAILURE],
+      [new AgentUnreachableError('x'), EXIT.FAILURE],
+      [new PinRejectedError('x', 0x6982, undefined), EXIT.FAILURE],
+      [new SecurityStatusNotSatisfiedError('x', 0x6982), EXIT.FAILURE],
+      [new ConditionsOfUseError('x', 0x6985), EXIT.FAILURE],
+      [new ForeignApplicationError('x', 0x6d00), EXIT.FAILURE],
+      [new SecurityIssueError('x', 0x6600), EXIT.FAILURE],
+      [new ReferencedDataNotFoundError('x', 0x6a88), EXIT.FAILURE],
+      // Any other AgentError.
+      [new TouchTimeoutError('x'), EXIT.FAILURE],
+      [new WireFormatError('x', 0), EXIT.FAILURE],
+      [new DBusError('x'), EXIT.FAILURE],
+      [new AgentError('x'), EXIT.FAILURE],
+    ];
+    for (const [err, code] of cases) expect([err.name, exitCodeFor(err)]).toEqual([err.name, code]);
   });
 
   it('prints an AgentError as one line, and a bug with its stack', () => {

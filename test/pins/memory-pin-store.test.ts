@@ -12,9 +12,12 @@ describe('MemoryPinStore', () => {
     await store.set('0006:12345678', new Secret('123456'));
     vi.advanceTimersByTime(365 * 24 * 3600 * 1000);
     expect((await store.get('0006:12345678'))?.revealString()).toBe('123456');
+    expect(store.remaining('0006:12345678')).toBe('until-deleted');
+    expect(store.secondsLeft('0006:12345678')).toBeUndefined();
     expect(await store.delete('0006:12345678')).toBe(true);
     expect(await store.get('0006:12345678')).toBeUndefined();
     expect(await store.delete('0006:12345678')).toBe(false);
+    expect(store.remaining('0006:12345678')).toBeUndefined();
   });
 
   it('forgets a PIN when its lifetime ends, and says so once', async () => {
@@ -25,6 +28,7 @@ describe('MemoryPinStore', () => {
     vi.advanceTimersByTime(59_999);
     expect(store.has('0006:12345678')).toBe(true);
     expect(store.secondsLeft('0006:12345678')).toBeCloseTo(0.001, 3);
+    expect(store.remaining('0006:12345678')).toBeCloseTo(0.001, 3);
     vi.advanceTimersByTime(1);
     expect(store.has('0006:12345678')).toBe(false);
     expect(await store.get('0006:12345678')).toBeUndefined();

@@ -96,6 +96,28 @@ describe('PinRegistry', () => {
     expect(pins.memory.has(CARD)).toBe(false);
   });
 
+  it('status follows a card between memory-until-exit, memory with a lifetime, and the keychain', async () => {
+    await pins.preset(CARD, new Secret('111111'));
+    expect(await pins.status(CARD)).toEqual({ location: 'memory-until-exit', staleKeychainCopy: undefined });
+    expect(await pins.set(CARD, new Secret('222222'), { lifetimeSeconds: 30 })).toBe('memory');
+    expect(await pins.status(CARD)).toEqual({ location: 'memory', secondsLeft: 30, staleKeychainCopy: undefined });
+    expect(await pins.set(CARD, new Secret('333333'), { memoryOnly: true })).toBe('memory-until-exit');
+    expect(await pins.status(CARD)).toEqual({ location: 'memory-until-exit', staleKeychainCopy: undefined });
+    expect(await pins.set(CARD, new Secret('444444'))).toBe('keychain');
+    expect(await pins.status(CARD)).toEqual({ location: 'keychain' });
+    await pins.preset(CARD, new Secret('555555'));
+    await pins.markBad(CARD);
+    expect(await pins.status(CARD)).toEqual({ location: 'known-bad', staleKeychainCopy: undefined });
+    await pins.forget(CARD);
+    await pins.preset(CARD, new Secret('666666'));
+    expect(await pins.status(CARD)).toEqual({ location: 'memory-until-exit', staleKeychainCopy: undefined });
+    expect(pins.forgetAllMemory()).toEqual([CARD]);
+    expect(await pins.status(CARD)).toEqual({ location: 'none' });
+    await pins.set(CARD, new Secret('777777'), { lifetimeSeconds: 5 });
+    vi.advanceTimersByTime(5000);
+    expect(await pins.status(CARD)).toEqual({ location: 'none' });
+  });
+
   it('with no PIN in memory, an unreachable keychain is reported, not taken for "no PIN"', async () => {
     keyring.down = true;
     await expect(pins.get(CARD)).rejects.toThrow(/keychain/);

@@ -92,13 +92,18 @@ export class SecretServiceClient {
     if (result === 'dismissed') throw new DBusError('the keychain stayed locked: the unlock prompt was dismissed');
   }
 
+  /** The item's attributes, label and modification time, in one round trip (Properties.GetAll). */
   async info(item: string): Promise<SecretItemInfo> {
-    const attrs = (await this.property(item, ITEM, 'Attributes')) as Array<[string, string]>;
-    const label = await this.property(item, ITEM, 'Label');
-    const modified = await this.property(item, ITEM, 'Modified').catch(() => 0n);
+    const [all] = await this.bus.call({ destination: BUS, path: item, interface: PROPERTIES, member: 'GetAll', signature: 's', body: [ITEM] });
+    const props = new Map((all as Array<[string, Variant]>).map(([name, v]) => [name, v.value]));
+    const attrs = props.get('Attributes');
+    // Attributes decide which items are ours (and get deleted): no guessing when they are missing.
+    if (!Array.isArray(attrs)) throw new DBusError(`the Secret Service did not give the attributes of ${item}`);
+    const label = props.get('Label');
+    const modified = props.get('Modified');
     return {
       path: item,
-      attributes: Object.fromEntries(attrs),
+      attributes: Object.fromEntries(attrs as Array<[string, string]>),
       label: typeof label === 'string' ? label : '',
       modified: typeof modified === 'bigint' ? Number(modified) : 0,
     };
