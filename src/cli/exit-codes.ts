@@ -1,17 +1,4 @@
-import {
-  AgentError,
-  AlreadyRunningError,
-  CardBusyError,
-  CardRemovedError,
-  CardStatusError,
-  CardUnavailableError,
-  ConfigError,
-  KeychainError,
-  PinBlockedError,
-  PinIncorrectError,
-  PinRequiredError,
-  UnsupportedError,
-} from '../errors.js';
+import { AgentError, AlreadyRunningError, CardStatusError, CardUnavailableError, ConfigError, KeychainError, PinRejectedError, PinRequiredError, UnsupportedError } from '../errors.js';
 
 /** Process exit codes, one per family of failure. */
 export const EXIT = {
@@ -34,29 +21,23 @@ export const EXIT = {
 
 type ErrorClass = abstract new (...args: never[]) => AgentError;
 
-/** An error of one of these classes (or a subclass) ends with that code. */
+/**
+ * Each family of errors and its code, in this order: an error of a class (or of a subclass) ends
+ * with the first that matches. PIN refusals come before the card's other status words, which
+ * they are a kind of. As the man page says: CARD for a card, reader or pcscd unreachable
+ * (a reset, a PC/SC error or timeout too) or a card that refused; PIN for a PIN missing, wrong
+ * or blocked.
+ */
 const BY_CLASS: ReadonlyArray<readonly [ErrorClass, number]> = [
   [ConfigError, EXIT.USAGE],
   [AlreadyRunningError, EXIT.ALREADY_RUNNING],
-  [CardRemovedError, EXIT.CARD],
-  [CardBusyError, EXIT.CARD],
-  [UnsupportedError, EXIT.CARD],
-  [PinIncorrectError, EXIT.PIN],
-  [PinBlockedError, EXIT.PIN],
+  [PinRejectedError, EXIT.PIN],
   [PinRequiredError, EXIT.PIN],
-  [KeychainError, EXIT.KEYCHAIN],
-];
-
-/**
- * These two end with CARD only as themselves: their other subclasses (CardResetError,
- * PcscError, PcscTimeoutError, AgentUnreachableError; PinRejectedError, the status-word errors
- * such as SecurityStatusNotSatisfiedError) have their own codes and end with FAILURE, as any
- * other AgentError.
- */
-const EXACTLY: ReadonlyMap<ErrorClass, number> = new Map<ErrorClass, number>([
   [CardUnavailableError, EXIT.CARD],
   [CardStatusError, EXIT.CARD],
-]);
+  [UnsupportedError, EXIT.CARD],
+  [KeychainError, EXIT.KEYCHAIN],
+];
 
 /** An error from a system call (EACCES from mkdir, EADDRINUSE from listen): expected, not a bug. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
@@ -66,7 +47,7 @@ function isSystemError(err: unknown): err is NodeJS.ErrnoException {
 /** The exit code for an error that ended the program. */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof AgentError) {
-    return BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? EXACTLY.get(err.constructor as ErrorClass) ?? EXIT.FAILURE;
+    return BY_CLASS.find(([cls]) => err instanceof cls)?.[1] ?? EXIT.FAILURE;
   }
   if (isSystemError(err)) return EXIT.FAILURE;
   return EXIT.INTERNAL;
