@@ -1,4 +1,5 @@
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
+import { gnupgHome } from '../../gpg/gnupg-home.js';
 import { mappedFiles, processArgv, processComm, processEnviron, processIds } from '../../os/procfs.js';
 import { PROCESS_TITLE } from '../pid-file.js';
 
@@ -50,8 +51,6 @@ export function scdaemonHome(client: PcscClient): string | undefined {
   if (i >= 0 && client.argv[i + 1] !== undefined) return client.argv[i + 1];
   const eq = client.argv.find((a) => a.startsWith('--homedir='));
   if (eq !== undefined) return eq.slice('--homedir='.length);
-  const g = client.env?.['GNUPGHOME'];
-  if (g !== undefined && g !== '') return g;
   const h = client.env?.['HOME'];
-  return h !== undefined && h !== '' ? join(h, '.gnupg') : undefined;
+  return gnupgHome(client.env ?? {}, h !== undefined && h !== '' ? h : undefined);
 }
