@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sshSignatureVerifier } from '../ssh/verify.js';
 import { DIGEST_INFO_PREFIX } from '../wire/digest-info.js';
-import { AgentClient } from './agent-client.js';
+import { AgentClient } from '../gpg/agent-client.js';
 
 /**
  * What no agent can beat on this machine, measured in the same run as the comparison, so the

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import { PcscConnection } from '../card/pcsc/pcsc-connection.js';
 import { Secret } from '../secret.js';
-import { AgentClient } from './agent-client.js';
+import { AgentClient } from '../gpg/agent-client.js';
 import { cardFloorUs, cpuPerSignature, internalAuthenticateInput, processesWithEnv, sandboxPid, socketFloorUs, verifyFloorUs, type Spread } from './floors.js';
 import { GnupgHome } from './gnupg-home.js';
 

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentClient } from './agent-client.js';
+import { AgentClient } from '../gpg/agent-client.js';
 import { pcscComparison, type AgentFigures } from './pcsc-bench.js';
 import { formatStartup, measureStartup } from './startup.js';
 

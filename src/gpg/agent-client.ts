@@ -13,6 +13,7 @@ export class AgentUnreachableError extends CardUnavailableError {
 /**
  * An ssh-agent client over one unix socket connection: one request at a time. The socket is
  * whatever SSH_AUTH_SOCK names: our agent, or, through `ssh -A`, sshd's forwarding socket.
+ * The benchmarks (src/bench) use it too, as their request/response client.
  */
 export class AgentClient {
   private waiter: { resolve: (r: Response) => void; reject: (e: Error) => void; type: Request['type'] } | undefined;

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { gnupgHome } from '../gpg/gnupg-home.js';
 import { copySecretBytes, Secret, secretBytes } from '../secret.js';
 
 /**
@@ -28,8 +29,7 @@ export const DEFAULT_PINENTRY_PATHS = ['/usr/bin/pinentry', '/usr/local/bin/pine
  * ~/.gnupg), else its default pinentry. Undefined when there is none.
  */
 export function findPinentry(env: NodeJS.ProcessEnv, defaults: readonly string[] = DEFAULT_PINENTRY_PATHS): string | undefined {
-  const home = env['GNUPGHOME'] !== undefined && env['GNUPGHOME'] !== '' ? env['GNUPGHOME'] : join(env['HOME'] ?? homedir(), '.gnupg');
-  const configured = pinentryProgramFromConf(join(home, 'gpg-agent.conf'));
+  const configured = pinentryProgramFromConf(join(gnupgHome(env, env['HOME'] ?? homedir()), 'gpg-agent.conf'));
   if (configured !== undefined && existsSync(configured)) return configured;
   return defaults.find((p) => existsSync(p));
 }

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 /*
  * What Linux's /proc tells about processes and unix sockets. Every function answers undefined
@@ -22,31 +23,86 @@ export interface ProcessInfo {
   readonly uid: number;
 }
 
-export function processInfo(pid: number): ProcessInfo | undefined {
+/** /proc/PID/FILE as text; throws where it cannot be read. `procRoot` stands in for /proc in tests. */
+function readProc(pid: number, file: string, procRoot: string): string {
+  return readFileSync(join(procRoot, String(pid), file), 'utf8');
+}
+
+/** Runs `read`; undefined when the file cannot be read (no /proc, the process gone or not ours). */
+function readable<T>(read: () => T): T | undefined {
   try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
-    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    return { pid, argv, comm, uid: statSync(`/proc/${pid}`).uid };
+    return read();
   } catch {
     return undefined;
   }
 }
 
-/** Every process /proc lists that runs as `uid`. */
-export function processesOf(uid: number): ProcessInfo[] {
+const parseArgv = (cmdline: string): string[] => cmdline.split('\0').filter((a) => a !== '');
+
+export function processInfo(pid: number, procRoot = '/proc'): ProcessInfo | undefined {
+  return readable(() => {
+    const argv = parseArgv(readProc(pid, 'cmdline', procRoot));
+    const comm = readProc(pid, 'comm', procRoot).trim();
+    return { pid, argv, comm, uid: statSync(join(procRoot, String(pid))).uid };
+  });
+}
+
+/** The pids /proc lists. */
+export function processIds(procRoot = '/proc'): number[] {
   let names: string[];
   try {
-    names = readdirSync('/proc');
+    names = readdirSync(procRoot);
   } catch {
     return [];
   }
+  return names.filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+/** Every process /proc lists that runs as `uid`. */
+export function processesOf(uid: number, procRoot = '/proc'): ProcessInfo[] {
   const out: ProcessInfo[] = [];
-  for (const n of names) {
-    if (!/^\d+$/.test(n)) continue;
-    const p = processInfo(Number(n));
+  for (const pid of processIds(procRoot)) {
+    const p = processInfo(pid, procRoot);
     if (p !== undefined && p.uid === uid && p.argv.length > 0) out.push(p);
   }
   return out;
+}
+
+/** /proc/PID/cmdline as argv. */
+export function processArgv(pid: number, procRoot = '/proc'): string[] | undefined {
+  return readable(() => parseArgv(readProc(pid, 'cmdline', procRoot)));
+}
+
+/** /proc/PID/comm: the program name, at most 15 characters. */
+export function processComm(pid: number, procRoot = '/proc'): string | undefined {
+  return readable(() => readProc(pid, 'comm', procRoot).trim());
+}
+
+/** /proc/PID/environ as an object (readable for our own processes; all of them for root). */
+export function processEnviron(pid: number, procRoot = '/proc'): NodeJS.ProcessEnv | undefined {
+  return readable(() => {
+    const env: NodeJS.ProcessEnv = {};
+    for (const kv of readProc(pid, 'environ', procRoot).split('\0')) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return env;
+  });
+}
+
+/** The files a process has mapped (the path column of /proc/PID/maps: its program, the libraries it loaded). */
+export function mappedFiles(pid: number, procRoot = '/proc'): string[] | undefined {
+  return readable(() => {
+    const paths = new Set<string>();
+    // "address perms offset dev inode path"; anonymous mappings have no path.
+    for (const m of readProc(pid, 'maps', procRoot).matchAll(/^\S+[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+(\S.*)$/gm)) paths.add(m[1]!);
+    return [...paths];
+  });
+}
+
+/** The State line of /proc/PID/status: "S (sleeping)", "T (stopped)" (SIGSTOP), "t (tracing stop)" ... */
+export function processState(pid: number, procRoot = '/proc'): string | undefined {
+  return readable(() => /^State:\s+(.*)$/m.exec(readProc(pid, 'status', procRoot))?.[1]);
 }
 
 /** The inodes of listening unix sockets bound at `path` (/proc/net/unix, this network namespace). */

@@ -119,6 +119,11 @@ describe('PIN prompt through a pinentry (Assuan)', () => {
     expect(findPinentry({ GNUPGHOME: gnupg }, [])).toBe(program);
     expect(findPinentry({ GNUPGHOME: join(dir, 'none') }, ['/nonexistent/a', program])).toBe(program);
     expect(findPinentry({ GNUPGHOME: join(dir, 'none') }, ['/nonexistent/a'])).toBeUndefined();
+    // Without GNUPGHOME (or with it empty): HOME/.gnupg.
+    await mkdir(join(dir, '.gnupg'));
+    await writeFile(join(dir, '.gnupg', 'gpg-agent.conf'), `pinentry-program ${program}\n`);
+    expect(findPinentry({ HOME: dir }, [])).toBe(program);
+    expect(findPinentry({ GNUPGHOME: '', HOME: dir }, [])).toBe(program);
     const viaConf = new UserPinPrompt({ env: { GNUPGHOME: gnupg, FAKE_PINENTRY_PINS: '111111', PATH: process.env['PATH'], DISPLAY: ':0' }, log: silent, store: 'never', pinentryDefaults: [] });
     expect(viaConf.method()).toEqual({ kind: 'pinentry', program });
     expect(pinOf(await viaConf.askPin(REQ))).toBe('111111');

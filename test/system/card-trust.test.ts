@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { AgentClient } from '../../src/bench/agent-client.js';
+import { AgentClient } from '../../src/gpg/agent-client.js';
 import { GnupgHome } from '../../src/bench/gnupg-home.js';
 import type { Response } from '../../src/protocol/messages.js';
 import { Secret } from '../../src/secret.js';

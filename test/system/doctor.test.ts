@@ -13,6 +13,7 @@ const GPGCONF = '/usr/bin/gpgconf';
 const GPG_CONNECT_AGENT = '/usr/bin/gpg-connect-agent';
 const DBUS_SEND = '/usr/bin/dbus-send';
 const NOTIFY_SEND = '/usr/bin/notify-send';
+const DBUS_TEST_TOOL = '/usr/bin/dbus-test-tool';
 const SSHFS = '/usr/bin/sshfs';
 const FUSERMOUNT = '/usr/bin/fusermount3';
 const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
@@ -128,28 +129,9 @@ describeWithTools('doctor: D-Bus, keychain and notifications', [DBUS_DAEMON, DBU
     expect(d.checks.get('notifications')).toMatchObject({ verdict: 'warn', summary: expect.stringMatching(/^no D-Bus session bus/) });
   });
 
-  // A bus of our own (no standard service directories: nothing on this machine gets started).
   it('a session bus without a notification daemon, then one that can start it', async () => {
     const home = await emptyHome();
-    const services = join(home.HOME!, 'services');
-    await mkdir(services);
-    const config = join(home.HOME!, 'bus.conf');
-    await writeFile(
-      config,
-      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=${home.XDG_RUNTIME_DIR}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>${services}</servicedir>
-  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>
-`,
-    );
-    const bus = await runProgram(DBUS_DAEMON, [`--config-file=${config}`, '--fork', '--print-address=1', '--print-pid=1'], { env: cleanEnv(home) });
-    const [address, pid] = bus.stdout.trim().split('\n');
-    expect(address).toMatch(/^unix:/);
-    cleanups.push(async () => process.kill(Number(pid), 'SIGTERM'));
+    const { address, services } = await privateBus(home);
     const none = await doctor({ ...home, DBUS_SESSION_BUS_ADDRESS: address });
     expect(none.checks.get('notifications')).toMatchObject({ verdict: 'warn', summary: 'no notification daemon on the session bus (nobody owns org.freedesktop.Notifications)' });
     // An activatable notification service, as notification-daemon or dunst install one.
@@ -167,6 +149,46 @@ describeWithTools('doctor: D-Bus, keychain and notifications', [DBUS_DAEMON, DBU
     expect(d.checks.get('keychain')).toMatchObject({ verdict: 'ok' });
   });
 });
+
+describeWithTools('doctor: a notification daemon on the session bus', [DBUS_DAEMON, DBUS_SEND, NOTIFY_SEND, DBUS_TEST_TOOL], () => {
+  it('a program that owns org.freedesktop.Notifications: ok', async () => {
+    const home = await emptyHome();
+    const { address } = await privateBus(home);
+    // dbus-test-tool's black hole claims the name and answers nothing: the owner is all that counts.
+    const owner = spawn(DBUS_TEST_TOOL, ['black-hole', '--session', '--name=org.freedesktop.Notifications'], { env: cleanEnv({ DBUS_SESSION_BUS_ADDRESS: address }), stdio: 'ignore' });
+    children.push(owner);
+    const owned = async (): Promise<string> =>
+      (await runProgram(DBUS_SEND, [`--bus=${address}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.Notifications'], { env: cleanEnv() })).stdout;
+    await expect.poll(owned, { timeout: 20_000 }).toMatch(/boolean true/);
+    const d = await doctor({ ...home, DBUS_SESSION_BUS_ADDRESS: address });
+    expect(d.checks.get('notifications')).toMatchObject({ verdict: 'ok', summary: 'a notification daemon owns org.freedesktop.Notifications on the session bus' });
+    owner.kill('SIGTERM');
+  });
+});
+
+/** A session bus of our own (no standard service directories: nothing on this machine gets started), stopped after the tests. */
+async function privateBus(home: Record<string, string>): Promise<{ address: string; services: string }> {
+  const services = join(home['HOME']!, 'services');
+  await mkdir(services);
+  const config = join(home['HOME']!, 'bus.conf');
+  await writeFile(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=${home['XDG_RUNTIME_DIR']}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>${services}</servicedir>
+  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>
+`,
+  );
+  const bus = await runProgram(DBUS_DAEMON, [`--config-file=${config}`, '--fork', '--print-address=1', '--print-pid=1'], { env: cleanEnv(home) });
+  const [address, pid] = bus.stdout.trim().split('\n');
+  expect(address).toMatch(/^unix:/);
+  cleanups.push(async () => process.kill(Number(pid), 'SIGTERM'));
+  return { address: address!, services };
+}
 
 /**
  * A FUSE network filesystem, made real: sshfs to the test's own sshd on 127.0.0.1 (its sftp

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DoctorCheck, DoctorContext, Finding } from './check.js';
+import { DBusConnection, sessionBusPath } from '../../pins/dbus/connection.js';
+import type { DoctorCheck, Finding } from './check.js';
 
 const NOTIFICATIONS = 'org.freedesktop.Notifications';
 
@@ -13,16 +14,46 @@ export function sessionBusAddress(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-async function busCall(ctx: DoctorContext, address: string, method: string, arg?: string): Promise<string | undefined> {
-  const r = await ctx.exec(
-    'dbus-send',
-    [`--bus=${address}`, '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', `org.freedesktop.DBus.${method}`, ...(arg === undefined ? [] : [`string:${arg}`])],
-    { timeoutMs: 5000 },
-  );
-  if (r === undefined) return undefined;
-  if (r.code === null) throw new Error('dbus-send got no answer within 5 s');
-  if (r.code !== 0) throw new Error(r.stderr.trim() || `dbus-send exited ${r.code}`);
-  return r.stdout;
+/** How long the session bus may take to answer both questions (a bus that does not answer is a finding, not a hang). */
+const BUS_TIMEOUT_MS = 5000;
+
+/**
+ * Asks the bus driver at `path` (D-Bus Specification §"Message Bus Messages") whether a
+ * notification daemon owns org.freedesktop.Notifications (NameHasOwner), and if not, whether
+ * D-Bus can start one (ListActivatableNames). Rejects when the bus cannot be reached or refuses
+ * NameHasOwner, or does not answer within `timeoutMs`.
+ */
+export async function notificationDaemon(path: string, timeoutMs = BUS_TIMEOUT_MS): Promise<'running' | 'activatable' | 'none'> {
+  let bus: DBusConnection | undefined;
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      bus?.close();
+      reject(new Error(`the session bus gave no answer within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+  });
+  const ask = async (): Promise<'running' | 'activatable' | 'none'> => {
+    const conn = await DBusConnection.open(path, timeoutMs);
+    if (timedOut) {
+      conn.close();
+      throw new Error('timed out');
+    }
+    bus = conn;
+    const driver = (member: string, body?: [string]): Promise<unknown[]> =>
+      conn.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member, ...(body === undefined ? {} : { signature: 's', body }) });
+    const [owned] = await driver('NameHasOwner', [NOTIFICATIONS]);
+    if (owned === true) return 'running';
+    const [names] = await driver('ListActivatableNames').catch(() => [[]]);
+    return Array.isArray(names) && names.includes(NOTIFICATIONS) ? 'activatable' : 'none';
+  };
+  try {
+    return await Promise.race([ask(), timeout]);
+  } finally {
+    clearTimeout(timer);
+    bus?.close();
+  }
 }
 
 /**
@@ -44,18 +75,16 @@ export const notificationsCheck: DoctorCheck = {
     if (notifySend === undefined) {
       return { verdict: 'warn', summary: 'notify-send is not installed: no desktop notifications', fix: ['install it: sudo apt install libnotify-bin (Debian, Ubuntu), sudo dnf install libnotify (Fedora)'] };
     }
-    let owned: string | undefined;
+    let daemon: 'running' | 'activatable' | 'none';
     try {
-      owned = await busCall(ctx, address, 'NameHasOwner', NOTIFICATIONS);
+      const path = sessionBusPath(ctx.env);
+      if (path === undefined) throw new Error('DBUS_SESSION_BUS_ADDRESS names no unix socket (unix:path= or unix:abstract=)');
+      daemon = await notificationDaemon(path);
     } catch (err) {
       return { verdict: 'warn', summary: `the D-Bus session bus (${address}) does not answer: no desktop notifications`, detail: [(err as Error).message], fix };
     }
-    if (owned === undefined) return { verdict: 'skip', summary: 'cannot ask the session bus: dbus-send is not installed' };
-    if (/boolean true/.test(owned)) return { verdict: 'ok', summary: `a notification daemon owns ${NOTIFICATIONS} on the session bus` };
-    const activatable = await busCall(ctx, address, 'ListActivatableNames').catch(() => '');
-    if (activatable?.includes(`"${NOTIFICATIONS}"`) === true) {
-      return { verdict: 'ok', summary: `D-Bus starts a notification daemon (${NOTIFICATIONS}) on first use` };
-    }
+    if (daemon === 'running') return { verdict: 'ok', summary: `a notification daemon owns ${NOTIFICATIONS} on the session bus` };
+    if (daemon === 'activatable') return { verdict: 'ok', summary: `D-Bus starts a notification daemon (${NOTIFICATIONS}) on first use` };
     return { verdict: 'warn', summary: `no notification daemon on the session bus (nobody owns ${NOTIFICATIONS})`, fix };
   },
 };

@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
+import { gnupgHome } from '../../gpg/gnupg-home.js';
+import { mappedFiles, processArgv, processComm, processEnviron, processIds } from '../../os/procfs.js';
 import { PROCESS_TITLE } from '../pid-file.js';
 
 /** pcsc-lite's client socket when PCSCLITE_CSOCK_NAME does not name another (pcsclite.h, USE_IPCDIR /run/pcscd). */
@@ -21,28 +22,6 @@ export interface PcscClient {
   readonly env: NodeJS.ProcessEnv | undefined;
 }
 
-/** /proc/PID/environ as an object; undefined when it is not ours to read. */
-export function environOf(pid: number, procRoot = '/proc'): NodeJS.ProcessEnv | undefined {
-  try {
-    const env: NodeJS.ProcessEnv = {};
-    for (const kv of readFileSync(join(procRoot, String(pid), 'environ'), 'utf8').split('\0')) {
-      const i = kv.indexOf('=');
-      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-    return env;
-  } catch {
-    return undefined;
-  }
-}
-
-function mapsPcscLite(pid: number, procRoot: string): boolean {
-  try {
-    return /\/libpcsclite\.so[.\d]*$/m.test(readFileSync(join(procRoot, String(pid), 'maps'), 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The processes (Linux /proc) that have libpcsclite loaded and talk to the pcscd at `socket`,
  * other than this process and openpgp-card-agent (which opens cards shared): the candidates for
@@ -50,40 +29,20 @@ function mapsPcscLite(pid: number, procRoot: string): boolean {
  * environment cannot be read is kept (it may use that pcscd).
  */
 export function pcscClients(socket: string, procRoot = '/proc'): PcscClient[] {
-  let names: string[];
-  try {
-    names = readdirSync(procRoot);
-  } catch {
-    return [];
-  }
   const out: PcscClient[] = [];
-  for (const n of names) {
-    if (!/^\d+$/.test(n)) continue;
-    const pid = Number(n);
+  for (const pid of processIds(procRoot)) {
     if (pid === process.pid || !mapsPcscLite(pid, procRoot)) continue;
-    const argv = readArgv(pid, procRoot);
+    const argv = processArgv(pid, procRoot) ?? [];
     if (argv[0] === PROCESS_TITLE) continue;
-    const env = environOf(pid, procRoot);
+    const env = processEnviron(pid, procRoot);
     if (env !== undefined && pcscSocketFor(env) !== socket) continue;
-    out.push({ pid, name: argv[0] !== undefined ? basename(argv[0]) : readComm(pid, procRoot), argv, env });
+    out.push({ pid, name: argv[0] !== undefined ? basename(argv[0]) : (processComm(pid, procRoot) ?? '?'), argv, env });
   }
   return out;
 }
 
-function readComm(pid: number, procRoot: string): string {
-  try {
-    return readFileSync(join(procRoot, String(pid), 'comm'), 'utf8').trim();
-  } catch {
-    return '?';
-  }
-}
-
-function readArgv(pid: number, procRoot: string): string[] {
-  try {
-    return readFileSync(join(procRoot, String(pid), 'cmdline'), 'utf8').split('\0').filter((a) => a !== '');
-  } catch {
-    return [];
-  }
+function mapsPcscLite(pid: number, procRoot: string): boolean {
+  return mappedFiles(pid, procRoot)?.some((path) => /\/libpcsclite\.so[.\d]*$/.test(path)) ?? false;
 }
 
 /** The GnuPG home a running scdaemon uses: its --homedir, else its GNUPGHOME, else ~/.gnupg of its HOME. */
@@ -92,8 +51,6 @@ export function scdaemonHome(client: PcscClient): string | undefined {
   if (i >= 0 && client.argv[i + 1] !== undefined) return client.argv[i + 1];
   const eq = client.argv.find((a) => a.startsWith('--homedir='));
   if (eq !== undefined) return eq.slice('--homedir='.length);
-  const g = client.env?.['GNUPGHOME'];
-  if (g !== undefined && g !== '') return g;
   const h = client.env?.['HOME'];
-  return h !== undefined && h !== '' ? join(h, '.gnupg') : undefined;
+  return gnupgHome(client.env ?? {}, h !== undefined && h !== '' ? h : undefined);
 }

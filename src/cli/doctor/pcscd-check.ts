@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { processState } from '../../os/procfs.js';
 import type { DoctorCheck, DoctorContext, Finding } from './check.js';
 import { pcscSocketFor, PCSCLITE_DEFAULT_SOCKET } from './pcsc-clients.js';
 
@@ -76,15 +77,6 @@ export function startPcscdFix(host: PcscHost): string[] {
     lines.push('start it (this system runs without systemd):', '    sudo pcscd', '  or through your init system, e.g. sudo service pcscd start');
   }
   return lines;
-}
-
-/** "State:\tT (stopped)" of /proc/PID/status: pcscd stopped by SIGSTOP or held by a debugger. */
-function processState(pid: number): string | undefined {
-  try {
-    return /^State:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  } catch {
-    return undefined;
-  }
 }
 
 /** pcscd's pid from the pid file pcsc-lite keeps beside its socket (pcscd.pid). */

@@ -1,17 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gnupgHome } from '../../gpg/gnupg-home.js';
 import { probeSocket } from '../../server/unix-socket.js';
 import type { DoctorCheck, DoctorContext, Finding } from './check.js';
 import { pcscSocketFor, scdaemonHome, type PcscClient } from './pcsc-clients.js';
 
 /** The lines scdaemon.conf needs so scdaemon shares the card through pcscd. */
 export const SCDAEMON_LINES = ['pcsc-shared', 'disable-ccid'] as const;
-
-/** GnuPG's home: GNUPGHOME, else ~/.gnupg. */
-export function gnupgHome(ctx: DoctorContext): string {
-  const h = ctx.env['GNUPGHOME'];
-  return h !== undefined && h !== '' ? h : join(ctx.home, '.gnupg');
-}
 
 /** The options set in a GnuPG config file (one per line; # comments). */
 export function configOptions(text: string): Set<string> {
@@ -35,7 +30,7 @@ export async function scdaemonOptions(home: string): Promise<Set<string> | undef
 
 /** `gpgconf --kill scdaemon`, naming the GnuPG home when it is not the one this shell's gpg uses. */
 export function killScdaemonCommand(home: string, ctx: DoctorContext): string {
-  return home === gnupgHome(ctx) ? 'gpgconf --kill scdaemon' : `GNUPGHOME=${home} gpgconf --kill scdaemon`;
+  return home === gnupgHome(ctx.env, ctx.home) ? 'gpgconf --kill scdaemon' : `GNUPGHOME=${home} gpgconf --kill scdaemon`;
 }
 
 /** The fix for a scdaemon that keeps cards from others: the lines its scdaemon.conf lacks, then (if it runs) stop it. */
@@ -59,7 +54,7 @@ export async function exclusiveScdaemons(clients: readonly PcscClient[], ctx: Do
   const out: ExclusiveScdaemon[] = [];
   for (const client of clients) {
     if (client.name !== 'scdaemon') continue;
-    const home = scdaemonHome(client) ?? gnupgHome(ctx);
+    const home = scdaemonHome(client) ?? gnupgHome(ctx.env, ctx.home);
     const options = (await scdaemonOptions(home)) ?? new Set<string>();
     if (options.has('pcsc-shared')) continue;
     out.push({ client, home, missing: SCDAEMON_LINES.filter((l) => !options.has(l)) });
@@ -85,7 +80,7 @@ export const scdaemonCheck: DoctorCheck = {
   title: 'scdaemon',
   async run(ctx): Promise<Finding> {
     if (ctx.platform === 'win32') return { verdict: 'skip', summary: "GnuPG's scdaemon on Windows is not checked" };
-    const home = gnupgHome(ctx);
+    const home = gnupgHome(ctx.env, ctx.home);
     const confPath = join(home, 'scdaemon.conf');
     const read = await scdaemonOptions(home);
     const hasConf = read !== undefined;
