@@ -118,11 +118,7 @@ export class Iso7816Channel {
     const out: { data: Uint8Array; sw: number }[] = [];
     for (const [i, resp] of resps.entries()) {
       this.apduCount++;
-      if (this.tracer !== undefined) {
-        const c = lasts[i]!;
-        const n = c.data?.length ?? 0;
-        this.tracer('command', SECRET_INS.has(c.ins) && n > 0 ? encodeCommand({ ...c, data: new Uint8Array(n).fill(0xff) }, this.limits.extended) : encodeCommand(c, this.limits.extended));
-      }
+      this.traceCommand(lasts[i]!, apdus[i]!);
       const r = this.received(resp);
       out.push(r.sw === SW.SUCCESS ? r : await this.complete(cmds[i]!, r));
       if (out[i]!.sw !== SW.SUCCESS) break;
@@ -155,10 +151,7 @@ export class Iso7816Channel {
 
   private async exchange(cmd: Command): Promise<{ data: Uint8Array; sw: number }> {
     const apdu = encodeCommand(cmd, this.limits.extended);
-    if (this.tracer !== undefined) {
-      const n = cmd.data?.length ?? 0;
-      this.tracer('command', SECRET_INS.has(cmd.ins) && n > 0 ? encodeCommand({ ...cmd, data: new Uint8Array(n).fill(0xff) }, this.limits.extended) : apdu);
-    }
+    this.traceCommand(cmd, apdu);
     this.apduCount++;
     let resp: Uint8Array;
     try {
@@ -168,6 +161,13 @@ export class Iso7816Channel {
       if (SECRET_INS.has(cmd.ins)) apdu.fill(0);
     }
     return this.received(resp);
+  }
+
+  /** Traces the command `apdu` encodes; a PIN-carrying one blanked (its `apdu` may be zeroed already). */
+  private traceCommand(cmd: Command, apdu: Uint8Array): void {
+    if (this.tracer === undefined) return;
+    const n = cmd.data?.length ?? 0;
+    this.tracer('command', SECRET_INS.has(cmd.ins) && n > 0 ? encodeCommand({ ...cmd, data: new Uint8Array(n).fill(0xff) }, this.limits.extended) : apdu);
   }
 
   /** A raw response (traced) as data and status word. */
