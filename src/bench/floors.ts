@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { sshSignatureVerifier } from '../ssh/verify.js';
 import { DIGEST_INFO_PREFIX } from '../wire/digest-info.js';
 import { AgentClient } from '../gpg/agent-client.js';
+import { processEnviron, processIds } from '../os/procfs.js';
 
 /**
  * What no agent can beat on this machine, measured in the same run as the comparison, so the
@@ -149,15 +150,8 @@ export async function cpuNs(pid: number): Promise<number> {
 }
 
 /** The processes whose environment holds `name=value` (root reads every /proc/PID/environ). */
-export async function processesWithEnv(name: string, value: string): Promise<number[]> {
-  const want = `${name}=${value}`;
-  const out: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const env = await readFile(`/proc/${entry}/environ`, 'latin1').catch(() => '');
-    if (env.split('\0').includes(want)) out.push(Number(entry));
-  }
-  return out;
+export function processesWithEnv(name: string, value: string): number[] {
+  return processIds().filter((pid) => processEnviron(pid)?.[name] === value);
 }
 
 /** The pid in a scripts/pcsc-sandbox pid file ("PID STARTTIME"). */

@@ -9,6 +9,7 @@ import pino from 'pino';
 import { PcscConnection } from '../card/pcsc/pcsc-connection.js';
 import { Secret } from '../secret.js';
 import { AgentClient } from '../gpg/agent-client.js';
+import { processRssKiB } from '../os/procfs.js';
 import { cardFloorUs, cpuPerSignature, internalAuthenticateInput, processesWithEnv, sandboxPid, socketFloorUs, verifyFloorUs, type Spread } from './floors.js';
 import { GnupgHome } from './gnupg-home.js';
 
@@ -37,10 +38,6 @@ export interface AgentFigures {
   rssKiB?: { afterWarmup: number; after10000: number; growth: number };
 }
 
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-}
 
 /** RSS of the daemon `pid` around 10,000 signatures through `socket` (after 2,000 to warm up). */
 async function rssOver(pid: number, socket: string, flags: number): Promise<{ afterWarmup: number; after10000: number; growth: number }> {
@@ -54,9 +51,9 @@ async function rssOver(pid: number, socket: string, flags: number): Promise<{ af
     if (x.type !== 'sign-response') throw new Error('signing failed');
   };
   for (let i = 0; i < 2000; i++) await sign();
-  const afterWarmup = await rssKiB(pid);
+  const afterWarmup = processRssKiB(pid) ?? NaN;
   for (let i = 0; i < 10_000; i++) await sign();
-  const after10000 = await rssKiB(pid);
+  const after10000 = processRssKiB(pid) ?? NaN;
   c.close();
   return { afterWarmup, after10000, growth: after10000 - afterWarmup };
 }
@@ -85,9 +82,7 @@ async function waitForSocket(path: string): Promise<void> {
 
 /** The card process's APDU count (it writes it on SIGUSR2). */
 async function cardApdus(dir: string, state: string): Promise<number> {
-  // scripts/pcsc-sandbox writes "PID STARTTIME".
-  const pid = Number((await readFile(join(dir, 'card-0.pid'), 'utf8')).split(' ')[0]);
-  process.kill(pid, 'SIGUSR2');
+  process.kill(await sandboxPid(dir, 'card-0.pid'), 'SIGUSR2');
   await new Promise((r) => setTimeout(r, 150));
   return Number(await readFile(`${state}.apdus`, 'utf8'));
 }
@@ -322,7 +317,7 @@ export async function pcscComparison(
       try {
         await gpg.cardStatus();
         const gpgSocket = await gpg.startAgent();
-        gpgFigures = await figures(gpgSocket, await processesWithEnv('GNUPGHOME', gpg.dir));
+        gpgFigures = await figures(gpgSocket, processesWithEnv('GNUPGHOME', gpg.dir));
       } catch (err) {
         gpgFigures = { error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
       } finally {

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../gpg/agent-client.js';
+import { processRssKiB } from '../os/procfs.js';
 import { pcscComparison, type AgentFigures } from './pcsc-bench.js';
 import { formatStartup, measureStartup } from './startup.js';
 
@@ -66,10 +67,8 @@ function stats(samplesMs: number[]): { p50: number; p95: number } {
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
 
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-}
+/** The daemon's resident set in KiB (NaN where /proc does not tell). */
+const rssKiB = (pid: number): number => processRssKiB(pid) ?? NaN;
 
 async function firstKey(client: AgentClient): Promise<Uint8Array> {
   const r = await client.request({ type: 'request-identities' });
@@ -137,7 +136,7 @@ async function main(): Promise<void> {
       // Warm up first: V8 sizes its heap during the first thousands of requests; growth after
       // that is what a long-running daemon would keep.
       for (let i = 0; i < 2000; i++) await sign(clients[i % 8]!, key, data, 0);
-      const rssBefore = await rssKiB(d.child.pid!);
+      const rssBefore = rssKiB(d.child.pid!);
       const total = 10_000;
       let next = 0;
       const t0 = process.hrtime.bigint();
@@ -150,7 +149,7 @@ async function main(): Promise<void> {
         }),
       );
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const rssAfter = await rssKiB(d.child.pid!);
+      const rssAfter = rssKiB(d.child.pid!);
       results['concurrent8'] = { signatures: total, seconds: round(seconds), perSecond: Math.round(total / seconds) };
       // And 10,000 more: a leak keeps growing, a settled heap does not.
       next = 0;
@@ -162,7 +161,7 @@ async function main(): Promise<void> {
           }
         }),
       );
-      const rssAfter2 = await rssKiB(d.child.pid!);
+      const rssAfter2 = rssKiB(d.child.pid!);
       results['rssKiB'] = { afterWarmup: rssBefore, after10000: rssAfter, growth: rssAfter - rssBefore, after20000: rssAfter2 };
       for (const c of clients) c.close();
       await stopDaemon(d);

@@ -105,6 +105,14 @@ export function processState(pid: number, procRoot = '/proc'): string | undefine
   return readable(() => /^State:\s+(.*)$/m.exec(readProc(pid, 'status', procRoot))?.[1]);
 }
 
+/** The VmRSS line of /proc/PID/status: the resident set in KiB (undefined for a process without one, a kernel thread). */
+export function processRssKiB(pid: number, procRoot = '/proc'): number | undefined {
+  return readable(() => {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readProc(pid, 'status', procRoot));
+    return m === null ? undefined : Number(m[1]);
+  });
+}
+
 /** The inodes of listening unix sockets bound at `path` (/proc/net/unix, this network namespace). */
 export function listeningSocketInodes(path: string): number[] {
   return unixSocketTable()

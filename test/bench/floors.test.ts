@@ -28,8 +28,8 @@ describe.runIf(linux)('bench floors: processes and CPU time', () => {
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { env: { ...process.env, OCA_FLOOR_MARK: mark }, stdio: 'ignore' });
     try {
       await new Promise((r) => child.once('spawn', r));
-      expect(await processesWithEnv('OCA_FLOOR_MARK', mark)).toEqual([child.pid]);
-      expect(await processesWithEnv('OCA_FLOOR_MARK', `${mark}-other`)).toEqual([]);
+      expect(processesWithEnv('OCA_FLOOR_MARK', mark)).toEqual([child.pid]);
+      expect(processesWithEnv('OCA_FLOOR_MARK', `${mark}-other`)).toEqual([]);
     } finally {
       child.kill();
     }

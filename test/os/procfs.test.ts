@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasProcfs, mappedFiles, processArgv, processComm, processEnviron, processesOf, processIds, processInfo, processState } from '../../src/os/procfs.js';
+import { hasProcfs, mappedFiles, processArgv, processComm, processEnviron, processesOf, processIds, processInfo, processRssKiB, processState } from '../../src/os/procfs.js';
 
 /** A /proc stand-in: pid 10 with every file, pid 11 with a cmdline only, and entries that are not processes. */
 let root: string;
@@ -26,7 +26,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  await writeFile(join(p10, 'status'), 'Name:\tscdaemon\nUmask:\t0022\nState:\tT (stopped)\nTgid:\t10\n');
+  await writeFile(join(p10, 'status'), 'Name:\tscdaemon\nUmask:\t0022\nState:\tT (stopped)\nTgid:\t10\nVmRSS:\t    4242 kB\n');
   await mkdir(join(root, '11'));
   await writeFile(join(root, '11', 'cmdline'), '');
   await mkdir(join(root, 'self'));
@@ -49,6 +49,7 @@ describe('/proc readers', () => {
     expect(processEnviron(10, root)).toEqual({ HOME: '/home/u', OPTS: 'a=b', EMPTY: '' });
     expect(mappedFiles(10, root)).toEqual(['/usr/bin/scdaemon', '/usr/lib/x86_64-linux-gnu/libpcsclite.so.1.0.0', '/home/u/a dir/lib x.so', '[stack]']);
     expect(processState(10, root)).toBe('T (stopped)');
+    expect(processRssKiB(10, root)).toBe(4242);
   });
 
   it('answers undefined for a file it cannot read, and for a process that is gone', () => {
@@ -57,6 +58,7 @@ describe('/proc readers', () => {
     expect(processEnviron(11, root)).toBeUndefined();
     expect(mappedFiles(11, root)).toBeUndefined();
     expect(processState(11, root)).toBeUndefined();
+    expect(processRssKiB(11, root)).toBeUndefined();
     expect(processArgv(99, root)).toBeUndefined();
     // processInfo needs cmdline and comm both.
     expect(processInfo(11, root)).toBeUndefined();
