@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { AgentError } from '../errors.js';
 import { koffi, libc, NativeUnavailableError } from './ffi.js';
+import { processComm } from './procfs.js';
 
 /**
  * Who is at the other end of a unix socket, as the kernel tells it: SO_PEERCRED on Linux
@@ -111,11 +111,7 @@ export function peerCredentials(fd: number): PeerCredentials {
 /** The program name of `pid`: /proc/PID/comm on Linux; undefined elsewhere or when it is gone. */
 export function programName(pid: number | undefined): string | undefined {
   if (pid === undefined || process.platform !== 'linux') return undefined;
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() || undefined;
-  } catch {
-    return undefined;
-  }
+  return processComm(pid) || undefined;
 }
 
 /** ssh-agent.c: a peer may talk to the agent if it runs as the agent's uid, or as root. */
