@@ -48,6 +48,21 @@ async function git(ws: Workspace, args: readonly string[], extraEnv: Record<stri
   return runProgram(GIT, ['-C', ws.repo, ...args], { env: { ...ws.env, ...extraEnv }, timeoutMs: 60_000 });
 }
 
+/**
+ * The card's certificate exported through the gpg front end and imported as the user's own, and
+ * a git repository whose gpg.program is the front end.
+ */
+async function signingRepository(ws: Workspace): Promise<void> {
+  const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
+  await importOwnCertificate(ws, exported.stdout);
+  ok(await git(ws, ['init', '-q']), 'git init');
+  for (const [k, v] of [
+    ['user.name', 'Card Tester'],
+    ['user.email', 'card@example.org'],
+    ['gpg.program', GPG_SHIM],
+  ]) ok(await git(ws, ['config', k!, v!]), 'git config');
+}
+
 describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG, git and OpenPGP.js', [GPG, GPGCONF, GIT], () => {
   beforeAll(() => requireBuild());
   afterAll(async () => {
@@ -61,14 +76,7 @@ describeWithTools('git commit signing with the card (OpenPGP), verified by GnuPG
 
       beforeAll(async () => {
         ws = await startWorkspace(algo);
-        const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
-        await importOwnCertificate(ws, exported.stdout);
-        ok(await git(ws, ['init', '-q']), 'git init');
-        for (const [k, v] of [
-          ['user.name', 'Card Tester'],
-          ['user.email', 'card@example.org'],
-          ['gpg.program', GPG_SHIM],
-        ]) ok(await git(ws, ['config', k!, v!]), 'git config');
+        await signingRepository(ws);
       });
 
       afterAll(async () => {
@@ -211,14 +219,7 @@ describeWithTools('remote workspace: ssh -A into sshd, git commit -S in the remo
     await mkdir(join(ws.dir, '.ssh'), { recursive: true });
     await writeFile(join(ws.dir, '.ssh', 'known_hosts'), `build-box ${hostKey}\n`);
     // The remote side has only the certificate (public), like a workspace whose dotfiles carry it.
-    const exported = ok(await runProgram(GPG_SHIM, ['--export', '--uid', UID, '--armor'], { env: ws.env, timeoutMs: 60_000 }), 'gpg --export');
-    await importOwnCertificate(ws, exported.stdout);
-    ok(await git(ws, ['init', '-q']), 'git init');
-    for (const [k, v] of [
-      ['user.name', 'Card Tester'],
-      ['user.email', 'card@example.org'],
-      ['gpg.program', GPG_SHIM],
-    ]) ok(await git(ws, ['config', k!, v!]), 'git config');
+    await signingRepository(ws);
     await restartAgent([]);
   });
 

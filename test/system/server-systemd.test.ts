@@ -11,26 +11,31 @@ afterAll(async () => {
   await cleanupSystem();
 });
 
+/**
+ * systemd-socket-activate binding `path` and running `args` on the first connection, as a
+ * .socket unit would (the listening socket as fd 3, LISTEN_PID/LISTEN_FDS set); its stderr is
+ * collected. Answers once the socket exists.
+ */
+async function activate(path: string, args: readonly string[]) {
+  const child = spawn(ACTIVATE, ['-l', path, ...args], { env: cleanEnv({ DEBUG: 'debug' }), stdio: ['ignore', 'ignore', 'pipe'] });
+  const activated = { child, stderr: '', exited: new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))) };
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (activated.stderr += s));
+  for (let i = 0; i < 100; i++) {
+    if (await stat(path).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return activated;
+}
+
 describeWithTools('systemd socket activation', [ACTIVATE], () => {
   it('serves on the socket systemd passes (LISTEN_FDS), and leaves it in place on SIGTERM', async () => {
     requireBuild();
     const path = join(await makeTempDir(), 'activated.sock');
-    // systemd-socket-activate binds PATH, then on the first connection execs the daemon with the
-    // listening socket as fd 3 and LISTEN_PID/LISTEN_FDS set, as a .socket unit would.
-    const child = spawn(ACTIVATE, ['-l', path, process.execPath, MAIN_JS], {
-      env: cleanEnv({ DEBUG: 'debug' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const activated = await activate(path, [process.execPath, MAIN_JS]);
+    const { child, exited } = activated;
     try {
-      for (let i = 0; i < 100; i++) {
-        if (await stat(path).then(() => true, () => false)) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
       expect(await agentRequest(path, Uint8Array.of(11))).toEqual(Uint8Array.of(12, 0, 0, 0, 0));
-      expect(stderr).toContain('"address":"fd 3 (systemd)"');
+      expect(activated.stderr).toContain('"address":"fd 3 (systemd)"');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       // systemd owns the socket file: the daemon must not unlink it.
@@ -66,18 +71,9 @@ describeWithTools('systemd socket activation with SocketMode=0666: another uid i
     await chmod(dir, 0o755);
     const path = join(dir, 'activated.sock');
     // systemd-socket-activate passes only the variables named with -E.
-    const child = spawn(ACTIVATE, ['-l', path, '-E', 'DEBUG=debug', process.execPath, MAIN_JS, '--simulate', '--simulate-state', join(dir, 'card.json')], {
-      env: cleanEnv({ DEBUG: 'debug' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const activated = await activate(path, ['-E', 'DEBUG=debug', process.execPath, MAIN_JS, '--simulate', '--simulate-state', join(dir, 'card.json')]);
+    const { child, exited } = activated;
     try {
-      for (let i = 0; i < 100; i++) {
-        if (await stat(path).then(() => true, () => false)) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
       // What a .socket unit with the default SocketMode=0666 makes: anyone may connect.
       await chmod(path, 0o666);
       const asOther = await runProgram(SETPRIV, ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', '/usr/bin/ssh-add', '-L'], {
@@ -90,7 +86,7 @@ describeWithTools('systemd socket activation with SocketMode=0666: another uid i
       expect(asRoot.code).toBe(0);
       expect(asRoot.stdout).toMatch(/^ssh-ed25519 /);
       const lines = (): Array<Record<string, unknown>> =>
-        stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        activated.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
       // The daemon's log reaches us asynchronously: wait for the line, not for a time.
       const logged = async (pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
         for (;;) {
