@@ -156,6 +156,12 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
   // Inherited by the subcommands created below: set first.
   program.exitOverride().enablePositionalOptions().showSuggestionAfterError(true);
   if (output !== undefined) program.configureOutput(output);
+  /** A command that prints its own report: logging down to warnings, then its exit code (nothing without a runner: --help, tests). */
+  const reporting = async (run: (io: CliIo) => Promise<number>): Promise<void> => {
+    if (runner === undefined) return;
+    quietLogging(runner.io);
+    runner.code = await run(runner.io);
+  };
   program
     .description('An ssh-agent whose keys live on OpenPGP smartcards.')
     .version(packageVersion(), '-V, --version', 'print the version and exit')
@@ -218,12 +224,12 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
     .description('check the set-up (SSH_AUTH_SOCK, other agents, socket directory, pcscd, readers and cards, a card held by another program, PIN tries, PIN stored, scdaemon, keychain, notifications) and say how to fix what is wrong')
     .addOption(new Option('--json', 'print JSON'))
     .allowExcessArguments(false)
-    .action(async (opts: { json?: boolean }) => {
-      if (runner === undefined) return;
-      quietLogging(runner.io);
-      const { runDoctor } = await import('./commands/doctor.js');
-      runner.code = await runDoctor({ env: runner.io.env, json: opts.json === true, stdout: runner.io.stdout });
-    });
+    .action((opts: { json?: boolean }) =>
+      reporting(async (io) => {
+        const { runDoctor } = await import('./commands/doctor.js');
+        return runDoctor({ env: io.env, json: opts.json === true, stdout: io.stdout });
+      }),
+    );
 
   program
     .command('gpg')
@@ -244,34 +250,34 @@ export function buildProgram(runner?: Runner, output?: { writeOut: (s: string) =
   install
     .addOption(new Option('--no-notify', 'the agent sends no desktop notifications'))
     .allowExcessArguments(false)
-    .action(async (opts: ServiceCliOptions, cmd: Command) => {
+    .action((opts: ServiceCliOptions, cmd: Command) => {
       checkSimulateOptions(cmd);
-      if (runner === undefined) return;
-      quietLogging(runner.io);
-      const { serviceInstall } = await import('./commands/service.js');
-      runner.code = await serviceInstall({ env: runner.io.env, stdout: runner.io.stdout, start: opts.start !== false, daemonArgs: daemonArgsOf(opts) });
+      return reporting(async (io) => {
+        const { serviceInstall } = await import('./commands/service.js');
+        return serviceInstall({ env: io.env, stdout: io.stdout, start: opts.start !== false, daemonArgs: daemonArgsOf(opts) });
+      });
     });
   service
     .command('uninstall')
     .description('stop the agent started at login and remove the files `service install` wrote (only those)')
     .addOption(new Option('--no-start', 'only remove the files; do not call systemctl/launchctl'))
     .allowExcessArguments(false)
-    .action(async (opts: { start?: boolean }) => {
-      if (runner === undefined) return;
-      quietLogging(runner.io);
-      const { serviceUninstall } = await import('./commands/service.js');
-      runner.code = await serviceUninstall({ env: runner.io.env, stdout: runner.io.stdout, start: opts.start !== false });
-    });
+    .action((opts: { start?: boolean }) =>
+      reporting(async (io) => {
+        const { serviceUninstall } = await import('./commands/service.js');
+        return serviceUninstall({ env: io.env, stdout: io.stdout, start: opts.start !== false });
+      }),
+    );
   service
     .command('status')
     .description('show which start-up files are installed, and whether the agent answers on its socket')
     .allowExcessArguments(false)
-    .action(async () => {
-      if (runner === undefined) return;
-      quietLogging(runner.io);
-      const { serviceStatus } = await import('./commands/service.js');
-      runner.code = await serviceStatus({ env: runner.io.env, stdout: runner.io.stdout });
-    });
+    .action(() =>
+      reporting(async (io) => {
+        const { serviceStatus } = await import('./commands/service.js');
+        return serviceStatus({ env: io.env, stdout: io.stdout });
+      }),
+    );
   return program;
 }
 
