@@ -40,14 +40,3 @@ export interface CardTransport {
 export function answeredOk(resp: Uint8Array): boolean {
   return resp.length >= 2 && resp[resp.length - 2] === 0x90 && resp[resp.length - 1] === 0x00;
 }
-
-/** CardTransport.transmitSeries for a transport whose transmit has no cost per call to save: one by one, same stop. */
-export async function transmitOneByOne(transmit: (apdu: Uint8Array) => Promise<Uint8Array>, apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
-  for (const apdu of apdus) {
-    const r = await transmit(apdu);
-    out.push(r);
-    if (!answeredOk(r)) break;
-  }
-  return out;
-}

@@ -1,4 +1,4 @@
-import { transmitOneByOne, type CardTransport } from '../card/transport.js';
+import type { CardTransport } from '../card/transport.js';
 import { CardRemovedError } from '../errors.js';
 import type { VirtualCard } from './virtual-card.js';
 
@@ -18,10 +18,6 @@ export class InProcessTransport implements CardTransport {
     const response = await this.card.process(apdu);
     if (!this.present) throw new CardRemovedError(`card removed from ${this.name} during the command`);
     return response;
-  }
-
-  transmitSeries(apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
-    return transmitOneByOne((a) => this.transmit(a), apdus);
   }
 
   /** Simulates pulling the card out: transmit rejects until reinsert(). */

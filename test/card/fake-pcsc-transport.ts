@@ -1,4 +1,5 @@
-import { transmitOneByOne, type CardTransport } from '../../src/card/transport.js';
+import type { CardTransport } from '../../src/card/transport.js';
+import { transmitOneByOne } from './iso7816/scripted-transport.js';
 import { CardRemovedError, CardResetError } from '../../src/errors.js';
 import type { VirtualCard } from '../../src/simulator/virtual-card.js';
 

@@ -1,4 +1,15 @@
-import { transmitOneByOne, type CardTransport } from '../../../src/card/transport.js';
+import { answeredOk, type CardTransport } from '../../../src/card/transport.js';
+
+/** A test transport's transmitSeries: each APDU through `transmit`, up to the first not answered 9000 (what the PC/SC thread does in one call). */
+export async function transmitOneByOne(transmit: (apdu: Uint8Array) => Promise<Uint8Array>, apdus: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for (const apdu of apdus) {
+    const r = await transmit(apdu);
+    out.push(r);
+    if (!answeredOk(r)) break;
+  }
+  return out;
+}
 
 /** A scripted card for channel tests: answers each APDU with the next response and records what it got. */
 export class ScriptedTransport implements CardTransport {
